@@ -1,0 +1,124 @@
+//! Blocking reads and writes on the non-blocking transport: every wait has a deadline and is
+//! interrupted by the handle's wake-up descriptor.
+
+use std::io::ErrorKind;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::transport::{Transport, Wait, Waker};
+
+/// How other threads interrupt the calls blocked on a handle.
+#[derive(Debug)]
+pub struct Signals {
+    /// Signalled to interrupt polls.
+    pub waker: Waker,
+    /// Set by `ws_close_handle`: every call on the handle returns `WS_ERROR_OPERATION_CANCELLED`.
+    pub cancelled: AtomicBool,
+}
+
+impl Signals {
+    /// New, unsignalled.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Signals {
+            waker: Waker::new()?,
+            cancelled: AtomicBool::new(false),
+        })
+    }
+    /// Whether `ws_close_handle` was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+    /// `Err(cancelled)` once `ws_close_handle` was called.
+    pub fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            Err(Error::cancelled(
+                "the handle was closed by ws_close_handle on another thread",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+    /// Cancels every call on the handle, for good.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        self.waker.wake();
+    }
+}
+
+/// Waits for the socket; `Ok(false)` when the deadline passed.
+pub fn wait(
+    t: &Transport,
+    sig: &Signals,
+    readable: bool,
+    writable: bool,
+    deadline: Option<Instant>,
+) -> Result<bool> {
+    match t.wait(readable, writable, &sig.waker, deadline) {
+        Ok(Wait::Ready) => Ok(true),
+        Ok(Wait::TimedOut) => Ok(false),
+        Ok(Wait::Woken) => sig.check().map(|_| true),
+        Err(e) => Err(Error::connection(format!("poll failed: {e}"))),
+    }
+}
+
+/// Writes all of `buf` before the deadline. `what` and `option` name the data and the timeout
+/// option in error details.
+pub fn write_all(
+    t: &Transport,
+    sig: &Signals,
+    mut buf: &[u8],
+    deadline: Option<Instant>,
+    what: &str,
+    option: &str,
+) -> Result<()> {
+    while !buf.is_empty() {
+        match t.write(buf) {
+            Ok(0) => return Err(Error::connection("the socket accepted no bytes")),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                sig.check()?;
+                if !wait(t, sig, false, true, deadline)? {
+                    return Err(Error::timeout(format!(
+                        "{what} could not be written within {option}: the peer is not reading"
+                    )));
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                sig.check()?;
+                return Err(Error::connection(format!("sending {what} failed: {e}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads at least one byte (or 0 at end of stream) before the deadline.
+pub fn read_some(
+    t: &Transport,
+    sig: &Signals,
+    buf: &mut [u8],
+    deadline: Option<Instant>,
+    what: &str,
+    option: &str,
+) -> Result<usize> {
+    loop {
+        match t.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                sig.check()?;
+                if !wait(t, sig, true, false, deadline)? {
+                    return Err(Error::timeout(format!(
+                        "{what} did not arrive within {option}"
+                    )));
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                sig.check()?;
+                return Err(Error::connection(format!("reading {what} failed: {e}")));
+            }
+        }
+    }
+}

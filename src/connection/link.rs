@@ -1,0 +1,542 @@
+//! An established connection: the protocol core driven over the transport.
+//!
+//! The two directions are separate: the receiving side (parser, input buffer) is owned by
+//! whoever receives — `ws_receive`, or `ws_close` while it drains — and the sending side
+//! (framer, output buffer) by whoever sends. The close handshake is small and shared.
+//!
+//! Lock order: `rx` before `tx`, and the receiving side only ever *tries* to take `tx`
+//! (pongs are queued and flushed by whoever holds it), so a blocked sender can never stall a
+//! receiver. No lock is held while polling except the side's own.
+
+use std::io::ErrorKind;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::io::{self, write_all, Signals};
+use super::options::{Opt, Timeouts};
+use crate::error::{Error, Result};
+use crate::protocol::close::{self, CloseHandshake, State};
+use crate::protocol::frame::{self, ControlPayload, Opcode};
+use crate::protocol::recv::{Event, Receiver};
+use crate::protocol::send::Framer;
+use crate::protocol::{MessageKind, Role, Violation};
+use crate::transport::Transport;
+
+/// Size of the input buffer: one read can bring in many small frames.
+const RX_BUF: usize = 64 * 1024;
+/// Payload at least this large is read straight into the caller's buffer.
+const DIRECT_MIN: usize = 16 * 1024;
+/// Large payloads are masked and written in pieces of this size, so memory stays bounded.
+pub(super) const TX_CHUNK: usize = 128 * 1024;
+
+/// What a receive produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Got {
+    /// `n` bytes of a data message; `end` on its last piece.
+    Data {
+        /// Bytes written to the caller's buffer.
+        n: usize,
+        /// Text or binary.
+        kind: MessageKind,
+        /// The message is complete.
+        end: bool,
+    },
+    /// The peer's close frame.
+    Close,
+}
+
+pub(super) struct RxSide {
+    pub(super) receiver: Receiver,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// A close frame held back because data was returned first.
+    pending_close: Option<ControlPayload>,
+    last_rx: Instant,
+    ping_sent: Option<Instant>,
+}
+
+pub(super) struct TxSide {
+    pub(super) framer: Framer,
+    pub(super) out: Vec<u8>,
+    /// How much of `out` is already on the wire (a control frame the receiver could only
+    /// partly write without blocking).
+    pub(super) sent: usize,
+}
+
+#[derive(Default)]
+struct PendingControl {
+    pong: Option<ControlPayload>,
+    ping: bool,
+}
+
+/// Marks a kind of call as in progress on a handle; a second one is refused.
+pub(super) struct Busy<'a>(&'a AtomicBool);
+
+impl<'a> Busy<'a> {
+    pub(super) fn take(flag: &'a AtomicBool, detail: &str) -> Result<Busy<'a>> {
+        if flag
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(Error::operation(detail));
+        }
+        Ok(Busy(flag))
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// An established WebSocket connection.
+pub struct Link {
+    pub(super) t: Transport,
+    pub(super) role: Role,
+    pub(super) rx: Mutex<RxSide>,
+    pub(super) tx: Mutex<TxSide>,
+    pub(super) hs: Mutex<CloseHandshake>,
+    control: Mutex<PendingControl>,
+    /// Control frames are queued, or `tx.out` holds bytes not yet written.
+    tx_dirty: AtomicBool,
+    pub(super) rx_busy: AtomicBool,
+    pub(super) tx_busy: AtomicBool,
+    /// `ws_close` has started: receives are refused from now on.
+    pub(super) closing: AtomicBool,
+    /// Our close frame is completely on the wire.
+    pub(super) close_written: AtomicBool,
+    torn_down: AtomicBool,
+}
+
+/// The C name of a state, for error details.
+pub fn state_name(s: State) -> &'static str {
+    match s {
+        State::None => "NONE",
+        State::Connecting => "CONNECTING",
+        State::Open => "OPEN",
+        State::CloseSent => "CLOSE_SENT",
+        State::CloseReceived => "CLOSE_RECEIVED",
+        State::Closed => "CLOSED",
+        State::Aborted => "ABORTED",
+    }
+}
+
+impl Link {
+    /// Wraps an upgraded transport. `leftover` holds bytes that arrived after the upgrade.
+    pub fn new(t: Transport, role: Role, max_message: u64, leftover: &[u8]) -> Link {
+        let mut rx = RxSide {
+            receiver: Receiver::new(role, max_message),
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            pending_close: None,
+            last_rx: Instant::now(),
+            ping_sent: None,
+        };
+        if !leftover.is_empty() {
+            rx.buf = vec![0; RX_BUF.max(leftover.len())];
+            rx.buf[..leftover.len()].copy_from_slice(leftover);
+            rx.end = leftover.len();
+        }
+        Link {
+            t,
+            role,
+            rx: Mutex::new(rx),
+            tx: Mutex::new(TxSide {
+                framer: Framer::default(),
+                out: Vec::new(),
+                sent: 0,
+            }),
+            hs: Mutex::new(CloseHandshake::default()),
+            control: Mutex::new(PendingControl::default()),
+            tx_dirty: AtomicBool::new(false),
+            rx_busy: AtomicBool::new(false),
+            tx_busy: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            close_written: AtomicBool::new(false),
+            torn_down: AtomicBool::new(false),
+        }
+    }
+
+    /// The connection's state.
+    pub fn state(&self) -> State {
+        self.hs.lock().state()
+    }
+
+    /// A fresh masking key for a client, none for a server.
+    pub(super) fn mask(&self) -> Option<[u8; 4]> {
+        match self.role {
+            Role::Client => Some(rand::random()),
+            Role::Server => None,
+        }
+    }
+
+    /// Ends the connection: nothing more passes either way.
+    pub fn abort(&self) {
+        self.hs.lock().abort();
+        self.teardown_now();
+    }
+
+    pub(super) fn teardown_now(&self) {
+        self.torn_down.store(true, Ordering::SeqCst);
+        self.t.shutdown();
+    }
+
+    /// The transport failed: abort and describe it (or report the cancellation that caused it).
+    pub(super) fn lost(&self, sig: &Signals, detail: String) -> Error {
+        if let Err(e) = sig.check() {
+            return e;
+        }
+        self.abort();
+        Error::connection(detail)
+    }
+
+    /// The peer broke the protocol: answer with a close frame where the transport still
+    /// allows, then abort.
+    fn violated(&self, sig: &Signals, to: &Timeouts, v: Violation) -> Error {
+        let already_sent = {
+            let mut hs = self.hs.lock();
+            let sent = hs.close_sent();
+            hs.abort();
+            sent
+        };
+        if !already_sent {
+            let wait = to
+                .duration(Opt::CloseTimeout)
+                .unwrap_or(Duration::from_secs(1));
+            if let Some(mut tx) = self.tx.try_lock_for(wait) {
+                let deadline = Some(Instant::now() + wait);
+                let _ = self.write_control(
+                    &mut tx,
+                    sig,
+                    Opcode::Close,
+                    close::status_only(v.status).as_slice(),
+                    deadline,
+                );
+            }
+        }
+        self.teardown_now();
+        if let Err(e) = sig.check() {
+            return e;
+        }
+        Error::peer(format!(
+            "{} (the connection was failed with close status {})",
+            v.detail, v.status
+        ))
+    }
+
+    fn queue_control(&self, f: impl FnOnce(&mut PendingControl)) {
+        f(&mut self.control.lock());
+        self.tx_dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// Moves queued control frames into `out`, after any unsent bytes.
+    pub(super) fn take_control(&self, out: &mut Vec<u8>) {
+        if !self.tx_dirty.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let mut c = self.control.lock();
+        if let Some(p) = c.pong.take() {
+            frame::write_frame(out, Opcode::Pong, true, p.as_slice(), self.mask());
+        }
+        if std::mem::take(&mut c.ping) {
+            frame::write_frame(out, Opcode::Ping, true, b"", self.mask());
+        }
+    }
+
+    /// Writes queued control frames and then `opcode`'s frame, blocking until the deadline.
+    pub(super) fn write_control(
+        &self,
+        tx: &mut TxSide,
+        sig: &Signals,
+        opcode: Opcode,
+        payload: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        self.take_control(&mut tx.out);
+        frame::write_frame(&mut tx.out, opcode, true, payload, self.mask());
+        self.write_out(tx, sig, deadline, "the close frame")
+    }
+
+    /// Writes everything in `tx.out` (blocking) and empties it.
+    pub(super) fn write_out(
+        &self,
+        tx: &mut TxSide,
+        sig: &Signals,
+        deadline: Option<Instant>,
+        what: &str,
+    ) -> Result<()> {
+        let r = write_all(
+            &self.t,
+            sig,
+            &tx.out[tx.sent..],
+            deadline,
+            what,
+            "WS_OPTION_SEND_TIMEOUT",
+        );
+        tx.out.clear();
+        tx.sent = 0;
+        r
+    }
+
+    /// Writes queued control frames (blocking).
+    pub(super) fn flush_control(
+        &self,
+        tx: &mut TxSide,
+        sig: &Signals,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        self.take_control(&mut tx.out);
+        if tx.out.is_empty() {
+            return Ok(());
+        }
+        self.write_out(tx, sig, deadline, "a pong")
+    }
+
+    /// After releasing `tx`: flush control frames queued while it was held.
+    pub(super) fn flush_queued(&self, sig: &Signals, deadline: Option<Instant>) {
+        if !self.tx_dirty.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(mut tx) = self.tx.try_lock() {
+            if self.flush_control(&mut tx, sig, deadline).is_err() {
+                drop(tx);
+                self.abort();
+            }
+        }
+    }
+
+    /// The receiver's non-blocking flush of queued control frames. Returns whether bytes are
+    /// left to write (then the caller polls for writability too).
+    fn service_tx(&self) -> bool {
+        if !self.tx_dirty.load(Ordering::SeqCst) {
+            return false;
+        }
+        let Some(mut tx) = self.tx.try_lock() else {
+            return false; // the holder flushes when it releases
+        };
+        self.take_control(&mut tx.out);
+        while tx.sent < tx.out.len() {
+            let sent = tx.sent;
+            match self.t.write(&tx.out[sent..]) {
+                Ok(n) if n > 0 => tx.sent += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                _ => break, // would block, or failed: the next write reports it
+            }
+        }
+        if tx.sent == tx.out.len() {
+            tx.out.clear();
+            tx.sent = 0;
+            false
+        } else {
+            self.tx_dirty.store(true, Ordering::SeqCst);
+            true
+        }
+    }
+
+    /// Records the peer's close frame.
+    fn on_peer_close(&self, p: ControlPayload) {
+        self.hs.lock().on_close_received(p);
+        self.server_teardown_if_done();
+    }
+
+    /// A server closes TCP as soon as both close frames have passed (RFC 6455 §7.1.1).
+    pub(super) fn server_teardown_if_done(&self) {
+        if self.role == Role::Server
+            && self.close_written.load(Ordering::SeqCst)
+            && self.hs.lock().is_closed()
+            && !self.torn_down.swap(true, Ordering::SeqCst)
+        {
+            self.t.shutdown();
+        }
+    }
+
+    /// Whether the transport was already shut down.
+    pub(super) fn is_torn_down(&self) -> bool {
+        self.torn_down.load(Ordering::SeqCst)
+    }
+
+    fn keepalive_due(&self, rx: &RxSide, to: &Timeouts) -> Option<Instant> {
+        let interval = to.duration(Opt::KeepaliveInterval)?;
+        Some(match (rx.ping_sent, to.duration(Opt::KeepaliveTimeout)) {
+            (None, _) => rx.last_rx + interval,
+            (Some(t), Some(limit)) => t + limit,
+            (Some(t), None) => t + interval,
+        })
+    }
+
+    /// Sends a keepalive ping when one is due, or fails a peer that did not answer in time.
+    fn keepalive_tick(&self, rx: &mut RxSide, sig: &Signals, to: &Timeouts) -> Result<()> {
+        let Some(due) = self.keepalive_due(rx, to) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if now < due {
+            return Ok(());
+        }
+        if rx.ping_sent.is_some() && to.duration(Opt::KeepaliveTimeout).is_some() {
+            sig.check()?;
+            self.abort();
+            return Err(Error::timeout(
+                "the peer sent nothing within WS_OPTION_KEEPALIVE_TIMEOUT after a keepalive ping; the connection is aborted",
+            ));
+        }
+        rx.ping_sent = Some(now);
+        self.queue_control(|c| c.ping = true);
+        Ok(())
+    }
+
+    /// Receives the next piece of data or the close frame into `out` (not empty).
+    ///
+    /// `user` is set for `ws_receive`: then `ws_close` on another thread cancels the call and
+    /// keepalive pings are sent while it waits; `ws_close`'s own drain clears it.
+    pub(super) fn next(
+        &self,
+        rx: &mut RxSide,
+        sig: &Signals,
+        to: &Timeouts,
+        out: &mut [u8],
+        deadline: Option<Instant>,
+        user: bool,
+    ) -> Result<Option<Got>> {
+        let mut filled = 0usize;
+        let mut kind = MessageKind::Binary;
+        loop {
+            sig.check()?;
+            if user && self.closing.load(Ordering::SeqCst) {
+                return Err(Error::cancelled("ws_close was called on another thread"));
+            }
+            if let Some(p) = rx.pending_close.take() {
+                self.on_peer_close(p);
+                return Ok(Some(Got::Close));
+            }
+            while rx.start < rx.end {
+                let (used, ev) = rx
+                    .receiver
+                    .feed(&rx.buf[rx.start..rx.end], &mut out[filled..])
+                    .map_err(|v| self.violated(sig, to, v))?;
+                rx.start += used;
+                match ev {
+                    None => break,
+                    Some(Event::Data { n, kind: k, end }) => {
+                        filled += n;
+                        kind = k;
+                        if end || filled == out.len() {
+                            return Ok(Some(Got::Data {
+                                n: filled,
+                                kind,
+                                end,
+                            }));
+                        }
+                    }
+                    Some(Event::Ping(p)) => self.queue_control(|c| c.pong = Some(p)),
+                    Some(Event::Pong) => {}
+                    Some(Event::Close(p)) if filled > 0 => {
+                        rx.pending_close = Some(p);
+                        return Ok(Some(Got::Data {
+                            n: filled,
+                            kind,
+                            end: false,
+                        }));
+                    }
+                    Some(Event::Close(p)) => {
+                        self.on_peer_close(p);
+                        return Ok(Some(Got::Close));
+                    }
+                }
+            }
+            if filled > 0 {
+                return Ok(Some(Got::Data {
+                    n: filled,
+                    kind,
+                    end: false,
+                }));
+            }
+            let want_write = self.service_tx();
+            // Large payload goes straight into the caller's buffer; everything else through
+            // the input buffer, where one read can bring in many frames.
+            let direct = rx.receiver.direct_len().min(out.len() as u64) as usize;
+            let read = if rx.start == rx.end && direct >= DIRECT_MIN {
+                match self.t.read(&mut out[..direct]) {
+                    Ok(n) if n > 0 => {
+                        rx.seen_bytes();
+                        return match rx.receiver.accept_direct(&mut out[..n]) {
+                            Ok(Event::Data { n, kind, end }) => {
+                                Ok(Some(Got::Data { n, kind, end }))
+                            }
+                            Ok(_) => unreachable!("direct payload is always data"),
+                            Err(v) => Err(self.violated(sig, to, v)),
+                        };
+                    }
+                    other => other,
+                }
+            } else {
+                rx.make_room();
+                let end = rx.end;
+                match self.t.read(&mut rx.buf[end..]) {
+                    Ok(n) if n > 0 => {
+                        rx.end += n;
+                        rx.seen_bytes();
+                        continue;
+                    }
+                    other => other,
+                }
+            };
+            match read {
+                Ok(_) => {
+                    return Err(self.lost(
+                        sig,
+                        "the peer closed the TCP connection without a close frame".into(),
+                    ))
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.lost(sig, format!("the connection failed: {e}"))),
+            }
+            let keepalive = if user {
+                self.keepalive_due(rx, to)
+            } else {
+                None
+            };
+            let wake_at = match (deadline, keepalive) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if !io::wait(&self.t, sig, true, want_write, wake_at)? {
+                if user {
+                    self.keepalive_tick(rx, sig, to)?;
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+impl RxSide {
+    fn seen_bytes(&mut self) {
+        self.last_rx = Instant::now();
+        self.ping_sent = None;
+    }
+
+    /// Makes room at the end of the input buffer (allocating it on first use). Only a partial
+    /// frame header (under 14 bytes) is ever left over, so compaction moves little.
+    fn make_room(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = vec![0; RX_BUF];
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.buf.len() - self.end < frame::MAX_HEADER_LEN {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The blocking calls on an established connection: send, receive, shutdown and close.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::io::Signals;
+use super::link::{state_name, Busy, Got, Link, TX_CHUNK};
+use super::options::{Opt, Timeouts};
+use crate::error::{Error, Result, WS_ERROR_TIMEOUT};
+use crate::protocol::close::{self, State};
+use crate::protocol::frame::{self, Opcode};
+use crate::protocol::send::SendKind;
+use crate::protocol::Role;
+
+/// How long a client waits for the server to close TCP after the close handshake
+/// (RFC 6455 §7.1.1), never past the close deadline.
+const CLIENT_FIN_WAIT: Duration = Duration::from_secs(1);
+
+const SEND_BUSY: &str =
+    "another ws_send, ws_shutdown or ws_close is in progress on this handle; at most one sending call may run at a time";
+
+impl Link {
+    fn refuse(&self, call: &str, allowed: &str) -> Error {
+        Error::operation(format!(
+            "{call} is allowed in {allowed}; the connection is {}",
+            state_name(self.state())
+        ))
+    }
+
+    /// `ws_send`: one frame, returned once every byte is handed to the OS.
+    pub fn send(&self, sig: &Signals, to: &Timeouts, what: SendKind, payload: &[u8]) -> Result<()> {
+        let _busy = Busy::take(&self.tx_busy, SEND_BUSY)?;
+        sig.check()?;
+        if !self.hs.lock().may_send() {
+            return Err(self.refuse("ws_send", "OPEN and CLOSE_RECEIVED"));
+        }
+        let deadline = to.deadline(Opt::SendTimeout);
+        let mut tx = self.tx.lock();
+        let planned = tx.framer.plan(what, payload).map_err(Error::param)?;
+        tx.framer.commit(planned);
+        let mask = self.mask();
+        self.take_control(&mut tx.out); // queued pongs go out first, in the same write
+        frame::write_header(
+            &mut tx.out,
+            planned.opcode,
+            planned.fin,
+            payload.len() as u64,
+            mask,
+        );
+        let mut offset = 0;
+        let result = loop {
+            let piece = &payload[offset..payload.len().min(offset + TX_CHUNK)];
+            frame::append_masked(&mut tx.out, piece, mask, offset as u64);
+            offset += piece.len();
+            if let Err(e) = self.write_out(&mut tx, sig, deadline, "the message") {
+                break Err(e);
+            }
+            if offset == payload.len() {
+                break Ok(());
+            }
+        };
+        drop(tx);
+        match result {
+            Ok(()) => {
+                self.flush_queued(sig, deadline);
+                Ok(())
+            }
+            Err(e) => Err(self.fail_send(sig, e)),
+        }
+    }
+
+    /// A send that failed part-way leaves the stream unusable: abort.
+    fn fail_send(&self, sig: &Signals, e: Error) -> Error {
+        if let Err(c) = sig.check() {
+            return c;
+        }
+        self.abort();
+        if e.code == WS_ERROR_TIMEOUT {
+            Error::timeout(format!("{}; the connection is aborted", e.detail))
+        } else {
+            e
+        }
+    }
+
+    /// `ws_receive`: the next piece of a message, or the peer's close.
+    pub fn receive(&self, sig: &Signals, to: &Timeouts, out: &mut [u8]) -> Result<Got> {
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(Error::operation(
+                "ws_close has been called on this handle; use ws_shutdown when data that arrives after your close still matters",
+            ));
+        }
+        let _busy = Busy::take(
+            &self.rx_busy,
+            "another ws_receive is in progress on this handle; at most one may run at a time",
+        )?;
+        sig.check()?;
+        if !self.hs.lock().may_receive() {
+            return Err(self.refuse("ws_receive", "OPEN and CLOSE_SENT"));
+        }
+        let Some(mut rx) = self.rx.try_lock() else {
+            return Err(Error::operation("ws_close is in progress on this handle"));
+        };
+        let deadline = to.deadline(Opt::ReceiveTimeout);
+        match self.next(&mut rx, sig, to, out, deadline, true)? {
+            Some(got) => Ok(got),
+            None => Err(Error::timeout(
+                "nothing arrived within WS_OPTION_RECEIVE_TIMEOUT; the connection is still open and nothing was lost",
+            )),
+        }
+    }
+
+    /// `ws_shutdown`: sends our close frame and returns; receiving goes on.
+    pub fn shutdown(&self, sig: &Signals, to: &Timeouts, status: u16, reason: &[u8]) -> Result<()> {
+        let payload = close::outgoing_payload(status, reason).map_err(Error::param)?;
+        let _busy = Busy::take(&self.tx_busy, SEND_BUSY)?;
+        sig.check()?;
+        {
+            let mut hs = self.hs.lock();
+            if !hs.may_send() {
+                drop(hs);
+                return Err(self.refuse("ws_shutdown", "OPEN and CLOSE_RECEIVED"));
+            }
+            hs.on_close_sent();
+        }
+        let deadline = to.deadline(Opt::SendTimeout);
+        let mut tx = self.tx.lock();
+        let r = self.write_control(&mut tx, sig, Opcode::Close, payload.as_slice(), deadline);
+        drop(tx);
+        match r {
+            Ok(()) => {
+                self.close_written.store(true, Ordering::SeqCst);
+                self.server_teardown_if_done();
+                Ok(())
+            }
+            Err(e) => Err(self.fail_send(sig, e)),
+        }
+    }
+
+    /// `ws_close`: the whole handshake under one deadline, then TCP teardown.
+    pub fn close(&self, sig: &Signals, to: &Timeouts, status: u16, reason: &[u8]) -> Result<()> {
+        let payload = close::outgoing_payload(status, reason).map_err(Error::param)?;
+        match self.state() {
+            State::Closed => {
+                // The handshake is done (by ws_shutdown and ws_receive): finish TCP only.
+                let _busy = Busy::take(&self.tx_busy, SEND_BUSY)?;
+                self.teardown(sig, to.deadline(Opt::CloseTimeout));
+                return Ok(());
+            }
+            State::Aborted => {
+                return Err(self.refuse("ws_close", "OPEN, CLOSE_SENT, CLOSE_RECEIVED and CLOSED"))
+            }
+            _ => {}
+        }
+        let _busy = Busy::take(&self.tx_busy, SEND_BUSY)?;
+        let deadline = to.deadline(Opt::CloseTimeout);
+        // Take the receiving side: a ws_receive blocked on another thread returns
+        // WS_ERROR_OPERATION_CANCELLED, and new ones are refused.
+        self.closing.store(true, Ordering::SeqCst);
+        sig.waker.wake();
+        let mut rx = self.rx.lock();
+        sig.waker.drain();
+        sig.check()?;
+
+        let result = (|| {
+            let send_ours = {
+                let mut hs = self.hs.lock();
+                let send = hs.may_send();
+                if send {
+                    hs.on_close_sent();
+                }
+                send
+            };
+            if send_ours {
+                let mut tx = self.tx.lock();
+                self.write_control(&mut tx, sig, Opcode::Close, payload.as_slice(), deadline)?;
+                self.close_written.store(true, Ordering::SeqCst);
+            }
+            let mut scratch = [0u8; 4096];
+            while !self.hs.lock().close_received() {
+                match self.next(&mut rx, sig, to, &mut scratch, deadline, false)? {
+                    Some(Got::Close) => break,
+                    Some(Got::Data { .. }) => {} // discarded, as WinHTTP does
+                    None => {
+                        return Err(Error::timeout(
+                            "the peer did not answer the close frame within WS_OPTION_CLOSE_TIMEOUT; the connection is aborted",
+                        ))
+                    }
+                }
+                // pongs queued while draining go out now
+                self.flush_control(&mut self.tx.lock(), sig, deadline)?;
+            }
+            Ok(())
+        })();
+        drop(rx);
+        match result {
+            Ok(()) => {
+                self.teardown(sig, deadline);
+                Ok(())
+            }
+            Err(e) => {
+                sig.check()?;
+                self.abort();
+                Err(e)
+            }
+        }
+    }
+
+    /// TCP teardown once both close frames have passed: a server closes at once; a client
+    /// waits for the server's FIN, at most 1 s and never past `deadline`, then closes.
+    fn teardown(&self, sig: &Signals, deadline: Option<Instant>) {
+        if self.is_torn_down() {
+            return;
+        }
+        if self.role == Role::Client {
+            let fin_by = Instant::now() + CLIENT_FIN_WAIT;
+            let fin_by = deadline.map_or(fin_by, |d| d.min(fin_by));
+            let mut scratch = [0u8; 4096];
+            while let Ok(n) =
+                super::io::read_some(&self.t, sig, &mut scratch, Some(fin_by), "FIN", "")
+            {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        self.teardown_now();
+    }
+}

@@ -1,0 +1,168 @@
+//! Per-handle settings: the typed options (the FFI layer maps the C numbers onto these) and
+//! the timeouts, which may change at any time.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The options a handle understands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opt {
+    /// TCP + upgrade deadline, ms.
+    ConnectTimeout,
+    /// Deadline for a blocked send, ms (fatal).
+    SendTimeout,
+    /// Deadline for `ws_receive`, ms (not fatal).
+    ReceiveTimeout,
+    /// One deadline for all of `ws_close`, ms.
+    CloseTimeout,
+    /// Idle time before a keepalive ping while `ws_receive` waits, ms.
+    KeepaliveInterval,
+    /// Time without any frame after a keepalive ping before the connection is aborted, ms.
+    KeepaliveTimeout,
+    /// Longest incoming message, bytes.
+    MaxMessageSize,
+    /// Subprotocols offered, comma-separated.
+    Subprotocols,
+    /// The subprotocol the handshake agreed (query only).
+    SelectedSubprotocol,
+    /// The upgrade response's HTTP status (query only).
+    HttpStatus,
+    /// The local port (query only).
+    LocalPort,
+    /// PEM bundle replacing the system roots.
+    TlsCaFile,
+    /// Skip certificate checks.
+    TlsInsecureSkipVerify,
+    /// PEM certificate chain.
+    TlsCertFile,
+    /// PEM private key.
+    TlsKeyFile,
+    /// HTTP CONNECT proxy.
+    Proxy,
+}
+
+/// The C type of an option's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    /// `uint32_t`.
+    U32,
+    /// `uint64_t`.
+    U64,
+    /// A string of bytes (`len` bytes, no NUL needed).
+    Str,
+}
+
+/// An option's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// A `uint32_t`.
+    U32(u32),
+    /// A `uint64_t`.
+    U64(u64),
+    /// A string.
+    Str(String),
+}
+
+impl Opt {
+    /// The type of the option's value.
+    pub fn value_type(self) -> ValueType {
+        match self {
+            Opt::MaxMessageSize => ValueType::U64,
+            Opt::Subprotocols
+            | Opt::SelectedSubprotocol
+            | Opt::TlsCaFile
+            | Opt::TlsCertFile
+            | Opt::TlsKeyFile
+            | Opt::Proxy => ValueType::Str,
+            _ => ValueType::U32,
+        }
+    }
+
+    /// Whether the option can only be read.
+    pub fn query_only(self) -> bool {
+        matches!(
+            self,
+            Opt::SelectedSubprotocol | Opt::HttpStatus | Opt::LocalPort
+        )
+    }
+
+    /// The index of a timeout option in [`Timeouts`].
+    fn timeout_index(self) -> Option<usize> {
+        TIMEOUTS.iter().position(|(o, _)| *o == self)
+    }
+}
+
+/// The timeout options and their defaults in ms, as API.md gives them.
+const TIMEOUTS: [(Opt, u32); 6] = [
+    (Opt::ConnectTimeout, 60_000),
+    (Opt::SendTimeout, 30_000),
+    (Opt::ReceiveTimeout, 0),
+    (Opt::CloseTimeout, 10_000),
+    (Opt::KeepaliveInterval, 30_000),
+    (Opt::KeepaliveTimeout, 0),
+];
+
+/// The timeouts of a handle, in ms; 0 means "none". They may be changed while calls run: a
+/// call reads them when it starts.
+#[derive(Debug)]
+pub struct Timeouts([AtomicU32; 6]);
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts(TIMEOUTS.map(|(_, ms)| AtomicU32::new(ms)))
+    }
+}
+
+impl Timeouts {
+    /// Whether `opt` is a timeout.
+    pub fn covers(opt: Opt) -> bool {
+        opt.timeout_index().is_some()
+    }
+    /// The value in ms.
+    pub fn get(&self, opt: Opt) -> u32 {
+        opt.timeout_index()
+            .map_or(0, |i| self.0[i].load(Ordering::Relaxed))
+    }
+    /// Sets the value in ms.
+    pub fn set(&self, opt: Opt, ms: u32) {
+        if let Some(i) = opt.timeout_index() {
+            self.0[i].store(ms, Ordering::Relaxed);
+        }
+    }
+    /// The value as a duration; `None` for 0 (no timeout).
+    pub fn duration(&self, opt: Opt) -> Option<Duration> {
+        match self.get(opt) {
+            0 => None,
+            ms => Some(Duration::from_millis(u64::from(ms))),
+        }
+    }
+    /// The deadline of a call that starts now; `None` for no timeout.
+    pub fn deadline(&self, opt: Opt) -> Option<Instant> {
+        self.duration(opt).map(|d| Instant::now() + d)
+    }
+    /// Copies every timeout from `other` (a listener's, for the connections it accepts).
+    pub fn copy_from(&self, other: &Timeouts) {
+        for (mine, theirs) in self.0.iter().zip(&other.0) {
+            mine.store(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_zero_means_none() {
+        let t = Timeouts::default();
+        assert_eq!(t.get(Opt::CloseTimeout), 10_000);
+        assert_eq!(t.get(Opt::ReceiveTimeout), 0);
+        assert_eq!(t.deadline(Opt::ReceiveTimeout), None);
+        t.set(Opt::ReceiveTimeout, 5);
+        assert_eq!(
+            t.duration(Opt::ReceiveTimeout),
+            Some(Duration::from_millis(5))
+        );
+        assert!(!Timeouts::covers(Opt::MaxMessageSize));
+    }
+}

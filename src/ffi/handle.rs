@@ -1,0 +1,56 @@
+//! Opening, querying and releasing handles.
+
+use super::types::*;
+use super::{c_str, guard, issue, non_null, with_conn};
+use crate::connection::Connection;
+use crate::handles::{self, Object};
+
+/// Creates a client handle for `url` (`ws://host[:port]/path?query`) and writes it to
+/// `*out_ws`. No I/O happens until `ws_connect`. The handle starts in `WS_STATE_NONE`; set
+/// options and request headers now.
+///
+/// Returns `WS_OK`; `WS_ERROR_INVALID_PARAMETER` when `url` or `out_ws` is NULL or `url` is not
+/// UTF-8; `WS_ERROR_INVALID_URL` when the URL cannot be parsed (or has user info or a
+/// fragment); `WS_ERROR_UNRECOGNIZED_SCHEME` for a scheme other than `ws` (`wss://` arrives
+/// with TLS support). Release the handle with `ws_close_handle`.
+#[no_mangle]
+pub extern "C" fn ws_open(url: *const std::ffi::c_char, out_ws: *mut ws_handle) -> ws_error {
+    guard(|| {
+        non_null(out_ws, "out_ws")?;
+        let url = c_str(url, "url")?;
+        issue(out_ws, Connection::open(url)?);
+        Ok(())
+    })
+}
+
+/// Writes the handle's state (`WS_STATE_*`) to `*state`. Allowed in every state.
+///
+/// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_PARAMETER` when `state` is
+/// NULL.
+#[no_mangle]
+pub extern "C" fn ws_query_state(h: ws_handle, state: *mut u32) -> ws_error {
+    guard(|| {
+        with_conn(h, |c| {
+            non_null(state, "state")?;
+            // SAFETY: checked non-NULL; the caller owns the pointee.
+            unsafe { *state = c.state() as u32 };
+            Ok(())
+        })
+    })
+}
+
+/// Releases a handle, in any state and from any thread. An open connection is dropped at once
+/// without a close handshake (use `ws_close` first for a clean close); calls blocked on the
+/// handle on other threads return `WS_ERROR_OPERATION_CANCELLED` within 100 ms (a blocked
+/// `ws_close` included); the handle value never becomes valid again; the memory is freed when
+/// the last call using the handle has returned.
+///
+/// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE` for 0, an unknown handle, or a second call.
+#[no_mangle]
+pub extern "C" fn ws_close_handle(h: ws_handle) -> ws_error {
+    guard(|| {
+        let Object::Connection(conn) = handles::remove(h)?;
+        conn.cancel();
+        Ok(())
+    })
+}

@@ -1,0 +1,131 @@
+//! Connecting, sending and receiving.
+
+use super::types::*;
+use super::{bytes, guard, non_null, with_conn};
+use crate::connection::Got;
+use crate::error::Error;
+use crate::protocol::send::SendKind;
+use crate::protocol::MessageKind;
+
+/// Connects: DNS, TCP connect and the HTTP upgrade, all within `WS_OPTION_CONNECT_TIMEOUT`.
+/// Blocks until done. Allowed in `WS_STATE_NONE` (the state is `WS_STATE_CONNECTING` while it
+/// runs, `WS_STATE_OPEN` after). After a failure the handle is back in `WS_STATE_NONE` and
+/// `ws_connect` may be called again; `WS_OPTION_HTTP_STATUS` then tells a non-101 response's
+/// status.
+///
+/// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_OPERATION` when not in
+/// `WS_STATE_NONE`; `WS_ERROR_NAME_NOT_RESOLVED`; `WS_ERROR_CANNOT_CONNECT`;
+/// `WS_ERROR_TIMEOUT`; `WS_ERROR_CONNECTION_ERROR` when the server closed the connection
+/// before answering; `WS_ERROR_INVALID_SERVER_RESPONSE` for a response that is not a valid
+/// 101 upgrade (wrong status, missing `Upgrade`/`Connection`, wrong `Sec-WebSocket-Accept`,
+/// a subprotocol or extension that was not offered, a head over 16 KiB);
+/// `WS_ERROR_OPERATION_CANCELLED` when `ws_close_handle` was called meanwhile.
+#[no_mangle]
+pub extern "C" fn ws_connect(h: ws_handle) -> ws_error {
+    guard(|| with_conn(h, |c| c.connect()))
+}
+
+/// Sends `len` bytes from `buf` as one frame and returns when every byte has been handed to
+/// the OS. Allowed in `WS_STATE_OPEN` and `WS_STATE_CLOSE_RECEIVED` (a side may still answer
+/// after the peer's close). One `ws_send` may run at a time per handle, concurrently with a
+/// `ws_receive` on another thread.
+///
+/// `buffer_type`: `WS_BUFFER_BINARY_MESSAGE` / `WS_BUFFER_UTF8_MESSAGE` send a whole message
+/// or end one; `WS_BUFFER_BINARY_FRAGMENT` / `WS_BUFFER_UTF8_FRAGMENT` start or continue one.
+/// Text is checked as UTF-8 across fragments (a fragment may end inside a code point; the
+/// message may not). `buf` may be NULL when `len` is 0 (an empty message is legal). Client
+/// frames are masked with a fresh random key.
+///
+/// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_PARAMETER` (nothing is sent and
+/// a message in progress stays open) for `buf` NULL with `len` > 0, `WS_BUFFER_CLOSE` or an
+/// unknown type, a type that differs from the message in progress, or invalid UTF-8;
+/// `WS_ERROR_INVALID_OPERATION` in other states or while another sending call runs;
+/// `WS_ERROR_TIMEOUT` after `WS_OPTION_SEND_TIMEOUT` (the connection is aborted);
+/// `WS_ERROR_CONNECTION_ERROR` (aborted); `WS_ERROR_OPERATION_CANCELLED`.
+#[no_mangle]
+pub extern "C" fn ws_send(
+    h: ws_handle,
+    buffer_type: u32,
+    buf: *const std::ffi::c_void,
+    len: usize,
+) -> ws_error {
+    guard(|| {
+        with_conn(h, |c| {
+            let what = match buffer_type {
+                WS_BUFFER_BINARY_MESSAGE => SendKind::BinaryMessage,
+                WS_BUFFER_BINARY_FRAGMENT => SendKind::BinaryFragment,
+                WS_BUFFER_UTF8_MESSAGE => SendKind::TextMessage,
+                WS_BUFFER_UTF8_FRAGMENT => SendKind::TextFragment,
+                WS_BUFFER_CLOSE => {
+                    return Err(Error::param(
+                        "WS_BUFFER_CLOSE cannot be sent with ws_send: use ws_shutdown or ws_close",
+                    ))
+                }
+                other => return Err(Error::param(format!("{other} is not a WS_BUFFER_* type"))),
+            };
+            let payload = bytes(buf.cast(), len, "buf")?;
+            c.send(what, payload)
+        })
+    })
+}
+
+/// Receives the next piece of the next message into `buf` (`len` bytes), writing the byte
+/// count to `*bytes_read` and the piece's type to `*buffer_type`. Blocks until something
+/// arrives, `WS_OPTION_RECEIVE_TIMEOUT` passes, or the call is cancelled. Allowed in
+/// `WS_STATE_OPEN` and `WS_STATE_CLOSE_SENT`; one at a time per handle.
+///
+/// Messages come one at a time, in order, as many bytes as fit and have arrived:
+/// `*_FRAGMENT` when more of the same message follows, `*_MESSAGE` for its last piece
+/// (possibly 0 bytes). A message of any size passes through a buffer of any size. Pings are
+/// answered and pongs absorbed. The peer's close frame returns `WS_OK` with `WS_BUFFER_CLOSE`
+/// and 0 bytes and moves `OPEN` to `CLOSE_RECEIVED` (answer it with `ws_shutdown` or
+/// `ws_close` when you are done sending) or `CLOSE_SENT` to `CLOSED`.
+///
+/// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_PARAMETER` when `buf` is NULL,
+/// `len` is 0, or an out-pointer is NULL; `WS_ERROR_INVALID_OPERATION` in other states, while
+/// another `ws_receive` runs, or once `ws_close` has started; `WS_ERROR_TIMEOUT` (not fatal:
+/// the connection stays usable and nothing is lost); `WS_ERROR_OPERATION_CANCELLED` when
+/// `ws_close` or `ws_close_handle` is called on another thread; `WS_ERROR_CONNECTION_ERROR`
+/// when TCP ends without a close frame (aborted); `WS_ERROR_INVALID_SERVER_RESPONSE` when the
+/// peer breaks the protocol — it is sent a close frame with 1002, 1007 or 1009 and the
+/// connection is aborted; `WS_ERROR_TIMEOUT` also when `WS_OPTION_KEEPALIVE_TIMEOUT` detects a
+/// dead peer (aborted).
+#[no_mangle]
+pub extern "C" fn ws_receive(
+    h: ws_handle,
+    buf: *mut std::ffi::c_void,
+    len: usize,
+    bytes_read: *mut usize,
+    buffer_type: *mut u32,
+) -> ws_error {
+    guard(|| {
+        with_conn(h, |c| {
+            non_null(buf, "buf")?;
+            if len == 0 {
+                return Err(Error::param("len is 0: pass a buffer of at least 1 byte"));
+            }
+            non_null(bytes_read, "bytes_read")?;
+            non_null(buffer_type, "buffer_type")?;
+            // SAFETY: the caller promises `buf` points to `len` writable bytes for the call.
+            let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+            let (n, t) = match c.receive(out)? {
+                Got::Close => (0, WS_BUFFER_CLOSE),
+                Got::Data { n, kind, end } => (
+                    n,
+                    match (kind, end) {
+                        (MessageKind::Binary, true) => WS_BUFFER_BINARY_MESSAGE,
+                        (MessageKind::Binary, false) => WS_BUFFER_BINARY_FRAGMENT,
+                        (MessageKind::Text, true) => WS_BUFFER_UTF8_MESSAGE,
+                        (MessageKind::Text, false) => WS_BUFFER_UTF8_FRAGMENT,
+                    },
+                ),
+            };
+            // SAFETY: both checked non-NULL above.
+            unsafe {
+                *bytes_read = n;
+                *buffer_type = t;
+            }
+            Ok(())
+        })
+    })
+}

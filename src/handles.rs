@@ -1,0 +1,120 @@
+//! The handle table: generation-checked `uint64_t` handles.
+//!
+//! A handle is `generation << 32 | (slot + 1)`, so 0 is never valid and a handle that was
+//! closed never becomes valid again (its slot's generation moved on). The table lock is held
+//! only to look up or change a slot — never across I/O: a call clones the object's `Arc` and
+//! releases the lock before it blocks, and the object is freed when the last call using it
+//! returns.
+
+use std::sync::Arc;
+
+use once_cell::sync::Lazy;
+use parking_lot::Mutex;
+
+use crate::connection::Connection;
+use crate::error::{Error, Result, WS_ERROR_INVALID_HANDLE};
+
+/// What a handle refers to.
+#[derive(Clone)]
+pub enum Object {
+    /// A client connection (or, later, an accepted one).
+    Connection(Arc<Connection>),
+}
+
+struct Slot {
+    generation: u32,
+    object: Option<Object>,
+}
+
+#[derive(Default)]
+struct Table {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+static TABLE: Lazy<Mutex<Table>> = Lazy::new(|| Mutex::new(Table::default()));
+
+fn split(h: u64) -> Option<(usize, u32)> {
+    let index = (h & 0xFFFF_FFFF) as u32;
+    let generation = (h >> 32) as u32;
+    (index != 0 && generation != 0).then(|| ((index - 1) as usize, generation))
+}
+
+fn invalid(h: u64) -> Error {
+    Error::new(
+        WS_ERROR_INVALID_HANDLE,
+        format!(
+            "handle {h:#x} is not open (0, never issued, or already passed to ws_close_handle)"
+        ),
+    )
+}
+
+/// Stores an object and returns its new handle.
+pub fn insert(object: Object) -> u64 {
+    let mut t = TABLE.lock();
+    let index = match t.free.pop() {
+        Some(i) => i as usize,
+        None => {
+            t.slots.push(Slot {
+                generation: 1,
+                object: None,
+            });
+            t.slots.len() - 1
+        }
+    };
+    let slot = &mut t.slots[index];
+    slot.object = Some(object);
+    (u64::from(slot.generation) << 32) | (index as u64 + 1)
+}
+
+/// The object behind a handle.
+pub fn get(h: u64) -> Result<Object> {
+    let (index, generation) = split(h).ok_or_else(|| invalid(h))?;
+    let t = TABLE.lock();
+    match t.slots.get(index) {
+        Some(Slot {
+            generation: g,
+            object: Some(o),
+        }) if *g == generation => Ok(o.clone()),
+        _ => Err(invalid(h)),
+    }
+}
+
+/// Removes a handle; its value never becomes valid again.
+pub fn remove(h: u64) -> Result<Object> {
+    let (index, generation) = split(h).ok_or_else(|| invalid(h))?;
+    let mut t = TABLE.lock();
+    let slot = match t.slots.get_mut(index) {
+        Some(s) if s.generation == generation && s.object.is_some() => s,
+        _ => return Err(invalid(h)),
+    };
+    let object = slot.object.take().expect("checked above");
+    slot.generation = slot.generation.wrapping_add(1).max(1);
+    t.free.push(index as u32);
+    Ok(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_and_forged_handles_are_rejected() {
+        let c = Arc::new(Connection::open("ws://127.0.0.1:1/").unwrap());
+        let h = insert(Object::Connection(c.clone()));
+        assert!(get(h).is_ok());
+        assert_eq!(get(0).err().unwrap().code, WS_ERROR_INVALID_HANDLE);
+        assert_eq!(
+            get(h ^ (1 << 40)).err().unwrap().code,
+            WS_ERROR_INVALID_HANDLE
+        );
+        assert!(remove(h).is_ok());
+        assert!(get(h).is_err());
+        assert!(remove(h).is_err());
+        // the slot is reused with a new generation; the old value stays dead
+        let h2 = insert(Object::Connection(c));
+        assert_ne!(h, h2);
+        assert!(get(h).is_err());
+        remove(h2).unwrap();
+    }
+}

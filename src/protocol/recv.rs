@@ -1,0 +1,515 @@
+//! The receiving half: frame parsing, message assembly into caller buffers, UTF-8 checks.
+//!
+//! The receiver never buffers payload: data bytes go straight from the input into the caller's
+//! buffer, so memory does not grow with message size. Only a control frame's payload (at most
+//! 125 bytes) is kept inline.
+
+use super::close;
+use super::frame::{self, apply_mask, ControlPayload, Opcode, MAX_CONTROL_PAYLOAD};
+use super::utf8::Utf8Validator;
+use super::{MessageKind, Role, Violation};
+
+/// What the receiver found in the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// `n` bytes of a data message were written to the start of the output buffer. `end` is
+    /// set on the message's last piece (which may be 0 bytes long).
+    Data {
+        /// Bytes written.
+        n: usize,
+        /// The message's kind.
+        kind: MessageKind,
+        /// Whether the message is complete.
+        end: bool,
+    },
+    /// A ping, to be answered with a pong carrying the same payload.
+    Ping(ControlPayload),
+    /// A pong (absorbed).
+    Pong,
+    /// The peer's close frame, its payload already validated.
+    Close(ControlPayload),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FrameState {
+    opcode: Opcode,
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    remaining: u64,
+    offset: u64,
+}
+
+/// Parses frames from the peer and assembles messages.
+#[derive(Debug)]
+pub struct Receiver {
+    role: Role,
+    max_message: u64,
+    frame: Option<FrameState>,
+    message: Option<MessageKind>,
+    message_len: u64,
+    utf8: Utf8Validator,
+    control: ControlPayload,
+    control_buf: [u8; MAX_CONTROL_PAYLOAD],
+}
+
+impl Receiver {
+    /// A receiver for `role`; `max_message` of 0 means no limit on a message's size.
+    pub fn new(role: Role, max_message: u64) -> Self {
+        Receiver {
+            role,
+            max_message,
+            frame: None,
+            message: None,
+            message_len: 0,
+            utf8: Utf8Validator::default(),
+            control: ControlPayload::default(),
+            control_buf: [0; MAX_CONTROL_PAYLOAD],
+        }
+    }
+
+    /// Whether a data message is partly received.
+    pub fn in_message(&self) -> bool {
+        self.message.is_some()
+    }
+
+    /// Consumes bytes from `input`, writing data payload to the start of `out`, and stops at
+    /// the first event. Returns how many input bytes were consumed and the event, if any;
+    /// `(n, None)` means every byte was consumed and more input is needed.
+    ///
+    /// `out` must not be empty. After an error, or after a `Close` event, the receiver must
+    /// not be fed again.
+    pub fn feed(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<(usize, Option<Event>), Violation> {
+        debug_assert!(!out.is_empty());
+        let mut pos = 0;
+        loop {
+            let Some(f) = self.frame else {
+                let Some(h) = frame::parse_header(&input[pos..])? else {
+                    return Ok((pos, None));
+                };
+                self.start_frame(h)?;
+                pos += h.header_len;
+                continue;
+            };
+            let avail = (input.len() - pos) as u64;
+            if f.opcode.is_control() {
+                let take = f.remaining.min(avail) as usize;
+                let have = (f.offset) as usize;
+                self.control_buf[have..have + take].copy_from_slice(&input[pos..pos + take]);
+                pos += take;
+                let f = self.frame.as_mut().expect("in a frame");
+                f.offset += take as u64;
+                f.remaining -= take as u64;
+                if f.remaining > 0 {
+                    return Ok((pos, None));
+                }
+                let ev = self.finish_control()?;
+                return Ok((pos, Some(ev)));
+            }
+            let n = f.remaining.min(avail).min(out.len() as u64) as usize;
+            if n == 0 && f.remaining > 0 {
+                return Ok((pos, None));
+            }
+            out[..n].copy_from_slice(&input[pos..pos + n]);
+            pos += n;
+            if let Some(ev) = self.deliver(&mut out[..n])? {
+                return Ok((pos, Some(ev)));
+            }
+        }
+    }
+
+    /// How many payload bytes of the current data frame are still to come (0 when not inside a
+    /// data frame). Up to this many may be read straight into the caller's buffer and passed to
+    /// [`Receiver::accept_direct`], saving a copy for large messages.
+    pub fn direct_len(&self) -> u64 {
+        match self.frame {
+            Some(f) if !f.opcode.is_control() => f.remaining,
+            _ => 0,
+        }
+    }
+
+    /// Accepts payload bytes that were read straight into `data` (at most
+    /// [`Receiver::direct_len`] of them, at least one).
+    pub fn accept_direct(&mut self, data: &mut [u8]) -> Result<Event, Violation> {
+        debug_assert!(!data.is_empty() && data.len() as u64 <= self.direct_len());
+        Ok(self
+            .deliver(data)?
+            .expect("a non-empty piece is always an event"))
+    }
+
+    fn start_frame(&mut self, h: frame::Header) -> Result<(), Violation> {
+        match (self.role, h.mask.is_some()) {
+            (Role::Client, true) => {
+                return Err(Violation::protocol("the server sent a masked frame"));
+            }
+            (Role::Server, false) => {
+                return Err(Violation::protocol("the client sent an unmasked frame"));
+            }
+            _ => {}
+        }
+        if h.opcode.is_control() {
+            if !h.fin {
+                return Err(Violation::protocol(
+                    "the peer sent a fragmented control frame",
+                ));
+            }
+            if h.len > MAX_CONTROL_PAYLOAD as u64 {
+                return Err(Violation::protocol(
+                    "the peer sent a control frame longer than 125 bytes",
+                ));
+            }
+        } else {
+            match (h.opcode, self.message) {
+                (Opcode::Continue, None) => {
+                    return Err(Violation::protocol(
+                        "the peer sent a continuation frame with no message to continue",
+                    ));
+                }
+                (Opcode::Text | Opcode::Binary, Some(_)) => {
+                    return Err(Violation::protocol(
+                        "the peer started a new message inside a fragmented one",
+                    ));
+                }
+                (Opcode::Text, None) | (Opcode::Binary, None) => {
+                    self.message = Some(if h.opcode == Opcode::Text {
+                        MessageKind::Text
+                    } else {
+                        MessageKind::Binary
+                    });
+                    self.message_len = 0;
+                    self.utf8 = Utf8Validator::default();
+                }
+                _ => {}
+            }
+            self.message_len = self.message_len.saturating_add(h.len);
+            if self.max_message != 0 && self.message_len > self.max_message {
+                return Err(Violation {
+                    status: close::MESSAGE_TOO_BIG,
+                    detail: "the peer's message is longer than WS_OPTION_MAX_MESSAGE_SIZE",
+                });
+            }
+        }
+        self.frame = Some(FrameState {
+            opcode: h.opcode,
+            fin: h.fin,
+            mask: h.mask,
+            remaining: h.len,
+            offset: 0,
+        });
+        Ok(())
+    }
+
+    fn finish_control(&mut self) -> Result<Event, Violation> {
+        let f = self.frame.take().expect("in a control frame");
+        let payload = &mut self.control_buf[..f.offset as usize];
+        if let Some(mask) = f.mask {
+            apply_mask(payload, mask, 0);
+        }
+        self.control = ControlPayload::from_slice(payload);
+        Ok(match f.opcode {
+            Opcode::Ping => Event::Ping(self.control),
+            Opcode::Pong => Event::Pong,
+            _ => {
+                close::parse_payload(self.control.as_slice())?;
+                Event::Close(self.control)
+            }
+        })
+    }
+
+    /// Unmasks and checks a piece of data payload already in the caller's buffer.
+    fn deliver(&mut self, data: &mut [u8]) -> Result<Option<Event>, Violation> {
+        let f = self.frame.as_mut().expect("in a data frame");
+        let n = data.len();
+        if let Some(mask) = f.mask {
+            apply_mask(data, mask, f.offset);
+        }
+        f.offset += n as u64;
+        f.remaining -= n as u64;
+        let kind = self.message.expect("a data frame belongs to a message");
+        if kind == MessageKind::Text && self.utf8.feed(data).is_err() {
+            return Err(Violation::payload(
+                "the peer sent a text message that is not valid UTF-8",
+            ));
+        }
+        let end = f.remaining == 0 && f.fin;
+        if f.remaining == 0 {
+            self.frame = None;
+        }
+        if end {
+            if !self.utf8.is_complete() {
+                return Err(Violation::payload(
+                    "the peer's text message ends inside a UTF-8 sequence",
+                ));
+            }
+            self.message = None;
+        }
+        if n == 0 && !end {
+            return Ok(None);
+        }
+        Ok(Some(Event::Data { n, kind, end }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::frame::write_frame;
+
+    const MASK: Option<[u8; 4]> = Some([0xA1, 0xB2, 0xC3, 0xD4]);
+
+    /// A frame as the given role's peer would send it.
+    fn frame(to: Role, opcode: Opcode, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mask = if to == Role::Server { MASK } else { None };
+        write_frame(&mut out, opcode, fin, payload, mask);
+        out
+    }
+
+    /// What the application sees: data pieces merged per message, and control events.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Seen {
+        Message(MessageKind, Vec<u8>),
+        Ping(Vec<u8>),
+        Pong,
+        Close(Vec<u8>),
+    }
+
+    /// Feeds `input` in pieces of `step` bytes with an output buffer of `out_len` bytes.
+    fn run(role: Role, input: &[u8], step: usize, out_len: usize) -> Result<Vec<Seen>, Violation> {
+        let mut rx = Receiver::new(role, 0);
+        run_with(&mut rx, input, step, out_len)
+    }
+
+    fn run_with(
+        rx: &mut Receiver,
+        input: &[u8],
+        step: usize,
+        out_len: usize,
+    ) -> Result<Vec<Seen>, Violation> {
+        let mut seen = Vec::new();
+        let mut partial: Vec<u8> = Vec::new();
+        let mut out = vec![0u8; out_len];
+        let mut buffered: Vec<u8> = Vec::new();
+        for piece in input.chunks(step.max(1)) {
+            buffered.extend_from_slice(piece);
+            loop {
+                let (used, ev) = rx.feed(&buffered, &mut out)?;
+                buffered.drain(..used);
+                match ev {
+                    None => break,
+                    Some(Event::Data { n, kind, end }) => {
+                        partial.extend_from_slice(&out[..n]);
+                        if end {
+                            seen.push(Seen::Message(kind, std::mem::take(&mut partial)));
+                        }
+                    }
+                    Some(Event::Ping(p)) => seen.push(Seen::Ping(p.as_slice().to_vec())),
+                    Some(Event::Pong) => seen.push(Seen::Pong),
+                    Some(Event::Close(p)) => {
+                        seen.push(Seen::Close(p.as_slice().to_vec()));
+                        return Ok(seen);
+                    }
+                }
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Runs every split and buffer size and checks they all agree.
+    fn all_ways(role: Role, input: &[u8]) -> Result<Vec<Seen>, Violation> {
+        let whole = run(role, input, input.len(), 1 << 16);
+        for step in [1, 2, 3, 7] {
+            for out_len in [1, 2, 5, 64] {
+                assert_eq!(
+                    run(role, input, step, out_len),
+                    whole,
+                    "step {step} out {out_len}"
+                );
+            }
+        }
+        whole
+    }
+
+    #[test]
+    fn messages_in_both_roles_split_anywhere() {
+        for role in [Role::Client, Role::Server] {
+            let mut input = frame(role, Opcode::Text, true, "héllo €".as_bytes());
+            input.extend(frame(role, Opcode::Binary, true, &[0, 1, 2, 255]));
+            input.extend(frame(role, Opcode::Binary, true, b""));
+            input.extend(frame(role, Opcode::Text, true, b""));
+            assert_eq!(
+                all_ways(role, &input).unwrap(),
+                vec![
+                    Seen::Message(MessageKind::Text, "héllo €".as_bytes().to_vec()),
+                    Seen::Message(MessageKind::Binary, vec![0, 1, 2, 255]),
+                    Seen::Message(MessageKind::Binary, vec![]),
+                    Seen::Message(MessageKind::Text, vec![]),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn control_frames_between_fragments() {
+        let role = Role::Client;
+        let text = "κόσμε".as_bytes();
+        let mut input = frame(role, Opcode::Text, false, &text[..3]); // splits a code point
+        input.extend(frame(role, Opcode::Ping, true, b"p1"));
+        input.extend(frame(role, Opcode::Continue, false, b""));
+        input.extend(frame(role, Opcode::Pong, true, b"ignored"));
+        input.extend(frame(role, Opcode::Continue, true, &text[3..]));
+        input.extend(frame(role, Opcode::Close, true, b"\x03\xe8done"));
+        input.extend(b"bytes after the close frame are never read");
+        assert_eq!(
+            all_ways(role, &input).unwrap(),
+            vec![
+                Seen::Ping(b"p1".to_vec()),
+                Seen::Pong,
+                Seen::Message(MessageKind::Text, text.to_vec()),
+                Seen::Close(b"\x03\xe8done".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn data_pieces_report_fragment_and_end() {
+        let mut rx = Receiver::new(Role::Client, 0);
+        let input = frame(Role::Client, Opcode::Binary, true, &[7; 10]);
+        let mut out = [0u8; 4];
+        let (used, ev) = rx.feed(&input, &mut out).unwrap();
+        assert_eq!(
+            ev,
+            Some(Event::Data {
+                n: 4,
+                kind: MessageKind::Binary,
+                end: false
+            })
+        );
+        assert!(rx.in_message());
+        let (used2, ev) = rx.feed(&input[used..], &mut out).unwrap();
+        assert_eq!(
+            ev,
+            Some(Event::Data {
+                n: 4,
+                kind: MessageKind::Binary,
+                end: false
+            })
+        );
+        assert_eq!(rx.direct_len(), 2);
+        let mut direct = input[used + used2..].to_vec();
+        assert_eq!(
+            rx.accept_direct(&mut direct).unwrap(),
+            Event::Data {
+                n: 2,
+                kind: MessageKind::Binary,
+                end: true
+            }
+        );
+        assert!(!rx.in_message());
+    }
+
+    #[test]
+    fn direct_reads_unmask_at_the_right_offset() {
+        let payload: Vec<u8> = (0..100u8).collect();
+        let input = frame(Role::Server, Opcode::Binary, true, &payload);
+        let mut rx = Receiver::new(Role::Server, 0);
+        let mut out = [0u8; 33];
+        let (used, ev) = rx.feed(&input, &mut out).unwrap();
+        assert_eq!(
+            ev,
+            Some(Event::Data {
+                n: 33,
+                kind: MessageKind::Binary,
+                end: false
+            })
+        );
+        let mut rest = input[used..].to_vec();
+        rx.accept_direct(&mut rest).unwrap();
+        assert_eq!(&out[..], &payload[..33]);
+        assert_eq!(rest, payload[33..]);
+    }
+
+    fn violation(role: Role, input: &[u8]) -> u16 {
+        let whole = run(role, input, input.len(), 1 << 16).unwrap_err();
+        assert_eq!(run(role, input, 1, 1).unwrap_err(), whole);
+        whole.status
+    }
+
+    #[test]
+    fn every_violation_a_peer_can_commit() {
+        let c = Role::Client;
+        // a server must not mask; a client must
+        assert_eq!(
+            violation(c, &frame(Role::Server, Opcode::Text, true, b"x")),
+            1002
+        );
+        assert_eq!(
+            violation(Role::Server, &frame(c, Opcode::Text, true, b"x")),
+            1002
+        );
+        // control frames: too long, fragmented
+        assert_eq!(violation(c, &frame(c, Opcode::Ping, true, &[0; 126])), 1002);
+        assert_eq!(violation(c, &frame(c, Opcode::Ping, false, b"")), 1002);
+        assert_eq!(violation(c, &frame(c, Opcode::Close, false, b"")), 1002);
+        // continuation with nothing to continue; a new message inside a fragmented one
+        assert_eq!(violation(c, &frame(c, Opcode::Continue, true, b"x")), 1002);
+        let mut nested = frame(c, Opcode::Text, false, b"a");
+        nested.extend(frame(c, Opcode::Binary, true, b"b"));
+        assert_eq!(violation(c, &nested), 1002);
+        // reserved opcodes and bits, huge length
+        assert_eq!(violation(c, &[0x83, 0x00]), 1002);
+        assert_eq!(violation(c, &[0x8F, 0x00]), 1002);
+        assert_eq!(violation(c, &[0xC1, 0x00]), 1002);
+        let mut huge = vec![0x82, 127];
+        huge.extend_from_slice(&(1u64 << 63).to_be_bytes());
+        assert_eq!(violation(c, &huge), 1002);
+        // close payloads
+        assert_eq!(violation(c, &frame(c, Opcode::Close, true, b"\x03")), 1002);
+        for status in [999u16, 1004, 1005, 1006, 1015, 5000] {
+            assert_eq!(
+                violation(c, &frame(c, Opcode::Close, true, &status.to_be_bytes())),
+                1002
+            );
+        }
+        assert_eq!(
+            violation(c, &frame(c, Opcode::Close, true, b"\x03\xe8\xc3")),
+            1007
+        );
+        // invalid UTF-8: in one frame, across frames, and cut short at the end
+        assert_eq!(violation(c, &frame(c, Opcode::Text, true, b"ok\xff")), 1007);
+        let mut split = frame(c, Opcode::Text, false, b"\xe2\x82");
+        split.extend(frame(c, Opcode::Continue, true, b"\x28"));
+        assert_eq!(violation(c, &split), 1007);
+        assert_eq!(
+            violation(c, &frame(c, Opcode::Text, true, b"\xe2\x82")),
+            1007
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_fails_before_the_frame_ends() {
+        // Only the header and the first bad bytes have arrived: fail fast.
+        let input = frame(
+            Role::Client,
+            Opcode::Text,
+            true,
+            b"\xce\xba\xff and much more",
+        );
+        let mut rx = Receiver::new(Role::Client, 0);
+        let mut out = [0u8; 64];
+        assert_eq!(rx.feed(&input[..5], &mut out).unwrap_err().status, 1007);
+    }
+
+    #[test]
+    fn message_size_limit_counts_every_fragment() {
+        let mut input = frame(Role::Client, Opcode::Binary, false, &[0; 6]);
+        input.extend(frame(Role::Client, Opcode::Continue, true, &[0; 5]));
+        let mut rx = Receiver::new(Role::Client, 10);
+        assert_eq!(run_with(&mut rx, &input, 1, 4).unwrap_err().status, 1009);
+        let mut rx = Receiver::new(Role::Client, 11);
+        assert_eq!(run_with(&mut rx, &input, 1, 4).unwrap().len(), 1);
+    }
+}

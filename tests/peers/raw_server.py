@@ -9,7 +9,7 @@ Usage:
     raw_server.py --mode MODE [--deadline SECS] [--code N] [--reason STR]
 
     MODE: seed | record | silent | drop-fin | drop-rst | invalid-utf8 | ping
-          | server-close | send-then-close
+          | server-close | send-then-close | no-upgrade | stall | linger
 
 Binds 127.0.0.1 on an ephemeral port, prints ``PORT <n>`` on its own line,
 handles each accepted connection in its own thread, and exits by itself
@@ -75,6 +75,7 @@ class Conn:
     def __init__(self, sock):
         self.sock = sock
         self.buf = bytearray()
+        self.last_mask = None
 
     # ---- reading -------------------------------------------------------
     def _fill(self, n):
@@ -133,6 +134,7 @@ class Conn:
         elif length == 127:
             (length,) = struct.unpack("!Q", self.read_exact(8))
         mask = self.read_exact(4) if masked else None
+        self.last_mask = mask
         payload = self.read_exact(length)
         if mask is not None and length:
             payload = unmask(payload, mask)
@@ -241,13 +243,16 @@ def do_handshake(conn):
     return True
 
 
-def frame_event(fin, opcode, payload):
-    return {"event": "frame", "opcode": opcode, "fin": fin, "len": len(payload), "head": payload[:32].hex()}
+def frame_event(fin, opcode, payload, mask=None):
+    return {"event": "frame", "opcode": opcode, "fin": fin, "len": len(payload),
+            "head": payload[:32].hex(), "mask": mask.hex() if mask else None}
 
 
 def handle(sock, args):
     conn = Conn(sock)
     try:
+        if args.mode == "no-upgrade":
+            return mode_no_upgrade(conn, args)
         if not do_handshake(conn):
             return
         MODES[args.mode](conn, args)
@@ -263,7 +268,7 @@ def next_frame(conn, args, print_frames=True):
     """Read one frame, print it, answer pings. Returns (fin, opcode, payload)."""
     fin, opcode, payload = conn.read_frame()
     if print_frames:
-        emit(frame_event(fin, opcode, payload))
+        emit(frame_event(fin, opcode, payload, conn.last_mask))
     if opcode == OP_PING:
         conn.send_frame(OP_PONG, payload)
     return fin, opcode, payload
@@ -398,7 +403,40 @@ def mode_send_then_close(conn, args):
     record_until_close(conn, args, reply=False)
 
 
+def mode_no_upgrade(conn, args):
+    """Accept TCP, read the request, never answer; hold the connection until EOF."""
+    emit({"event": "tcp"})
+    try:
+        while conn.sock.recv(65536):
+            pass
+    except OSError:
+        pass
+    emit({"event": "eof"})
+
+
+def mode_stall(conn, args):
+    """Never read after the handshake: the client's sends fill the socket buffers."""
+    emit({"event": "stalled"})
+    time.sleep(args.deadline)
+
+
+def mode_linger(conn, args):
+    """Answer the close, then keep TCP open until the client closes it (RFC 6455 lets a
+    client wait for the server's FIN; a client must not wait forever)."""
+    record_until_close(conn, args, reply=True)
+    t0 = time.monotonic()
+    try:
+        while conn.sock.recv(65536):
+            pass
+    except OSError:
+        pass
+    emit({"event": "eof", "after_ms": round((time.monotonic() - t0) * 1000, 1)})
+
+
 MODES = {
+    "no-upgrade": mode_no_upgrade,
+    "stall": mode_stall,
+    "linger": mode_linger,
     "seed": mode_seed,
     "record": mode_record,
     "silent": mode_silent,

@@ -366,8 +366,9 @@ extern "C" {
  * In `WS_STATE_OPEN` it moves to `WS_STATE_CLOSE_SENT`: `ws_send` is refused from now on,
  * and `ws_receive` (also one already blocked on another thread) goes on delivering the peer's
  * data until `WS_BUFFER_CLOSE`. In `WS_STATE_CLOSE_RECEIVED` it answers the peer's close and
- * moves to `WS_STATE_CLOSED`: a server then closes TCP at once; a client leaves TCP for the
- * server to close and releases it at `ws_close` or `ws_close_handle`.
+ * moves to `WS_STATE_CLOSED` and tears TCP down: a server closes it at once; a client waits
+ * for the server to close it first (RFC 6455 §7.1.1), at most 1 s and never past
+ * `WS_OPTION_SEND_TIMEOUT`.
  *
  * Sendable statuses: 1000–1003, 1007–1014, 3000–4999; `WS_CLOSE_STATUS_EMPTY` (1005) sends
  * a close frame with no payload (the reason must be empty).
@@ -528,7 +529,9 @@ ws_error ws_send(ws_handle h, uint32_t buffer_type, const void *buf, size_t len)
  * (possibly 0 bytes). A message of any size passes through a buffer of any size. Pings are
  * answered and pongs absorbed. The peer's close frame returns `WS_OK` with `WS_BUFFER_CLOSE`
  * and 0 bytes and moves `OPEN` to `CLOSE_RECEIVED` (answer it with `ws_shutdown` or
- * `ws_close` when you are done sending) or `CLOSE_SENT` to `CLOSED`.
+ * `ws_close` when you are done sending) or `CLOSE_SENT` to `CLOSED`; in the latter case the
+ * handshake is complete and TCP is torn down before the call returns (a client waits for the
+ * server to close TCP first, at most 1 s and never past `WS_OPTION_RECEIVE_TIMEOUT`).
  *
  * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_PARAMETER` when `buf` is NULL,
  * `len` is 0, or an out-pointer is NULL; `WS_ERROR_INVALID_OPERATION` in other states, while

@@ -30,6 +30,9 @@ const RX_BUF: usize = 64 * 1024;
 const DIRECT_MIN: usize = 16 * 1024;
 /// Large payloads are masked and written in pieces of this size, so memory stays bounded.
 pub(super) const TX_CHUNK: usize = 128 * 1024;
+/// How long a client waits for the server to close TCP after the close handshake
+/// (RFC 6455 §7.1.1), never past the call's deadline.
+const CLIENT_FIN_WAIT: Duration = Duration::from_secs(1);
 
 /// What a receive produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +113,8 @@ pub struct Link {
     /// Our close frame is completely on the wire.
     pub(super) close_written: AtomicBool,
     torn_down: AtomicBool,
+    /// One call performs the final teardown.
+    finishing: AtomicBool,
 }
 
 /// The C name of a state, for error details.
@@ -159,6 +164,7 @@ impl Link {
             closing: AtomicBool::new(false),
             close_written: AtomicBool::new(false),
             torn_down: AtomicBool::new(false),
+            finishing: AtomicBool::new(false),
         }
     }
 
@@ -339,20 +345,32 @@ impl Link {
     }
 
     /// Records the peer's close frame.
-    fn on_peer_close(&self, p: ControlPayload) {
+    fn on_peer_close(&self, p: ControlPayload, sig: &Signals, deadline: Option<Instant>) {
         self.hs.lock().on_close_received(p);
-        self.server_teardown_if_done();
+        self.finish_if_closed(sig, deadline);
     }
 
-    /// A server closes TCP as soon as both close frames have passed (RFC 6455 §7.1.1).
-    pub(super) fn server_teardown_if_done(&self) {
-        if self.role == Role::Server
-            && self.close_written.load(Ordering::SeqCst)
-            && self.hs.lock().is_closed()
-            && !self.torn_down.swap(true, Ordering::SeqCst)
+    /// TCP teardown once both close frames have passed (RFC 6455 §7.1.1), by whichever call
+    /// completed the handshake: a server closes TCP at once; a client waits for the server's
+    /// FIN, at most 1 s and never past `deadline`, then closes.
+    pub(super) fn finish_if_closed(&self, sig: &Signals, deadline: Option<Instant>) {
+        if !self.close_written.load(Ordering::SeqCst)
+            || !self.hs.lock().is_closed()
+            || self.finishing.swap(true, Ordering::SeqCst)
         {
-            self.t.shutdown();
+            return;
         }
+        if self.role == Role::Client && !self.is_torn_down() {
+            let fin_by = Instant::now() + CLIENT_FIN_WAIT;
+            let fin_by = deadline.map_or(fin_by, |d| d.min(fin_by));
+            let mut scratch = [0u8; 1024];
+            while let Ok(n) = io::read_some(&self.t, sig, &mut scratch, Some(fin_by), "FIN", "") {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        self.teardown_now();
     }
 
     /// Whether the transport was already shut down.
@@ -411,7 +429,7 @@ impl Link {
                 return Err(Error::cancelled("ws_close was called on another thread"));
             }
             if let Some(p) = rx.pending_close.take() {
-                self.on_peer_close(p);
+                self.on_peer_close(p, sig, deadline);
                 return Ok(Some(Got::Close));
             }
             while rx.start < rx.end {
@@ -444,7 +462,7 @@ impl Link {
                         }));
                     }
                     Some(Event::Close(p)) => {
-                        self.on_peer_close(p);
+                        self.on_peer_close(p, sig, deadline);
                         return Ok(Some(Got::Close));
                     }
                 }

@@ -1,7 +1,6 @@
 //! The blocking calls on an established connection: send, receive, shutdown and close.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use super::io::Signals;
 use super::link::{state_name, Busy, Got, Link, TX_CHUNK};
@@ -10,11 +9,6 @@ use crate::error::{Error, Result, WS_ERROR_TIMEOUT};
 use crate::protocol::close::{self, State};
 use crate::protocol::frame::{self, Opcode};
 use crate::protocol::send::SendKind;
-use crate::protocol::Role;
-
-/// How long a client waits for the server to close TCP after the close handshake
-/// (RFC 6455 §7.1.1), never past the close deadline.
-const CLIENT_FIN_WAIT: Duration = Duration::from_secs(1);
 
 const SEND_BUSY: &str =
     "another ws_send, ws_shutdown or ws_close is in progress on this handle; at most one sending call may run at a time";
@@ -129,7 +123,7 @@ impl Link {
         match r {
             Ok(()) => {
                 self.close_written.store(true, Ordering::SeqCst);
-                self.server_teardown_if_done();
+                self.finish_if_closed(sig, deadline);
                 Ok(())
             }
             Err(e) => Err(self.fail_send(sig, e)),
@@ -143,7 +137,7 @@ impl Link {
             State::Closed => {
                 // The handshake is done (by ws_shutdown and ws_receive): finish TCP only.
                 let _busy = Busy::take(&self.tx_busy, SEND_BUSY)?;
-                self.teardown(sig, to.deadline(Opt::CloseTimeout));
+                self.finish_if_closed(sig, to.deadline(Opt::CloseTimeout));
                 return Ok(());
             }
             State::Aborted => {
@@ -194,7 +188,7 @@ impl Link {
         drop(rx);
         match result {
             Ok(()) => {
-                self.teardown(sig, deadline);
+                self.finish_if_closed(sig, deadline);
                 Ok(())
             }
             Err(e) => {
@@ -203,26 +197,5 @@ impl Link {
                 Err(e)
             }
         }
-    }
-
-    /// TCP teardown once both close frames have passed: a server closes at once; a client
-    /// waits for the server's FIN, at most 1 s and never past `deadline`, then closes.
-    fn teardown(&self, sig: &Signals, deadline: Option<Instant>) {
-        if self.is_torn_down() {
-            return;
-        }
-        if self.role == Role::Client {
-            let fin_by = Instant::now() + CLIENT_FIN_WAIT;
-            let fin_by = deadline.map_or(fin_by, |d| d.min(fin_by));
-            let mut scratch = [0u8; 4096];
-            while let Ok(n) =
-                super::io::read_some(&self.t, sig, &mut scratch, Some(fin_by), "FIN", "")
-            {
-                if n == 0 {
-                    break;
-                }
-            }
-        }
-        self.teardown_now();
     }
 }

@@ -11,8 +11,9 @@ use crate::error::Error;
 /// In `WS_STATE_OPEN` it moves to `WS_STATE_CLOSE_SENT`: `ws_send` is refused from now on,
 /// and `ws_receive` (also one already blocked on another thread) goes on delivering the peer's
 /// data until `WS_BUFFER_CLOSE`. In `WS_STATE_CLOSE_RECEIVED` it answers the peer's close and
-/// moves to `WS_STATE_CLOSED`: a server then closes TCP at once; a client leaves TCP for the
-/// server to close and releases it at `ws_close` or `ws_close_handle`.
+/// moves to `WS_STATE_CLOSED` and tears TCP down: a server closes it at once; a client waits
+/// for the server to close it first (RFC 6455 §7.1.1), at most 1 s and never past
+/// `WS_OPTION_SEND_TIMEOUT`.
 ///
 /// Sendable statuses: 1000–1003, 1007–1014, 3000–4999; `WS_CLOSE_STATUS_EMPTY` (1005) sends
 /// a close frame with no payload (the reason must be empty).

@@ -79,7 +79,9 @@ pub extern "C" fn ws_send(
 /// (possibly 0 bytes). A message of any size passes through a buffer of any size. Pings are
 /// answered and pongs absorbed. The peer's close frame returns `WS_OK` with `WS_BUFFER_CLOSE`
 /// and 0 bytes and moves `OPEN` to `CLOSE_RECEIVED` (answer it with `ws_shutdown` or
-/// `ws_close` when you are done sending) or `CLOSE_SENT` to `CLOSED`.
+/// `ws_close` when you are done sending) or `CLOSE_SENT` to `CLOSED`; in the latter case the
+/// handshake is complete and TCP is torn down before the call returns (a client waits for the
+/// server to close TCP first, at most 1 s and never past `WS_OPTION_RECEIVE_TIMEOUT`).
 ///
 /// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_PARAMETER` when `buf` is NULL,
 /// `len` is 0, or an out-pointer is NULL; `WS_ERROR_INVALID_OPERATION` in other states, while

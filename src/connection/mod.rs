@@ -124,12 +124,7 @@ impl Connection {
 
     /// `ws_set_option`, with the value already decoded to its type.
     pub fn set_option(&self, opt: Opt, value: Value) -> Result<()> {
-        if opt.query_only() {
-            return Err(Error::new(
-                WS_ERROR_INVALID_OPTION,
-                "this option can only be queried with ws_query_option",
-            ));
-        }
+        opt.check_settable()?;
         match (opt, value) {
             (o, Value::U32(ms)) if Timeouts::covers(o) => {
                 self.timeouts.set(o, ms);

@@ -86,6 +86,17 @@ impl Opt {
         )
     }
 
+    /// `Err(WS_ERROR_INVALID_OPTION)` for an option that can only be queried.
+    pub fn check_settable(self) -> crate::error::Result<()> {
+        if self.query_only() {
+            return Err(crate::error::Error::new(
+                crate::error::WS_ERROR_INVALID_OPTION,
+                "this option can only be queried with ws_query_option",
+            ));
+        }
+        Ok(())
+    }
+
     /// The index of a timeout option in [`Timeouts`].
     fn timeout_index(self) -> Option<usize> {
         TIMEOUTS.iter().position(|(o, _)| *o == self)

@@ -76,13 +76,25 @@ impl WsUrl {
                 "a WebSocket URL must not have a fragment (#...)",
             ));
         }
+        // `http` drops a port it cannot parse, so read it from the authority text.
+        let a = authority.as_str();
+        let after_host = a.rsplit_once(']').map_or(a, |(_, rest)| rest);
+        let port = match after_host.rsplit_once(':') {
+            None | Some((_, "")) => port,
+            Some((_, p)) => p.parse::<u16>().map_err(|_| {
+                Error::new(
+                    WS_ERROR_INVALID_URL,
+                    format!("the port in {url:?} is not 0-65535"),
+                )
+            })?,
+        };
         let path = match uri.path_and_query().map(|p| p.as_str()) {
             None | Some("") => "/".to_owned(),
             Some(p) => p.to_owned(),
         };
         Ok(WsUrl {
             host: host.to_owned(),
-            port: authority.port_u16().unwrap_or(port),
+            port,
             path,
             uri,
         })

@@ -88,6 +88,7 @@ pub extern "C" fn ws_set_option(
     guard(|| {
         with_conn(h, |c| {
             let opt = self::option(option)?;
+            opt.check_settable()?;
             non_null(value, "value")?;
             let raw = bytes(value.cast(), len, "value")?;
             c.set_option(opt, decode(opt, raw)?)

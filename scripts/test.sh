@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, then the Rust unit and integration tests, which
+# include the C examples (built with -Wall -Wextra -Werror) and the C/C++ header checks, all
+# against real peers on 127.0.0.1 (Python `websockets` and a raw-socket peer, installed into
+# target/test-venv by scripts/setup-test-env.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup-test-env.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo build --quiet            # the cdylib the C tests link against
+cargo test --no-fail-fast

@@ -464,13 +464,15 @@ ws_error ws_open(const char *url, ws_handle *out_ws);
 /**
  * Writes the handle's state (`WS_STATE_*`) to `*state`. Allowed in every state.
  *
- * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_PARAMETER` when `state` is
- * NULL.
+ * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INCORRECT_HANDLE_TYPE` for a
+ * listener; `WS_ERROR_INVALID_PARAMETER` when `state` is NULL.
  */
 ws_error ws_query_state(ws_handle h, uint32_t *state);
 
 /**
- * Releases a handle, in any state and from any thread. An open connection is dropped at once
+ * Releases a connection or listener handle, in any state and from any thread. A listener
+ * stops listening, and a `ws_accept` waiting on it returns `WS_ERROR_OPERATION_CANCELLED`
+ * within 100 ms; connections it accepted live on. An open connection is dropped at once
  * without a close handshake (use `ws_close` first for a clean close); calls blocked on the
  * handle on other threads return `WS_ERROR_OPERATION_CANCELLED` within 100 ms (a blocked
  * `ws_close` included); the handle value never becomes valid again; the memory is freed when
@@ -546,6 +548,41 @@ ws_error ws_send(ws_handle h, uint32_t buffer_type, const void *buf, size_t len)
 ws_error ws_receive(ws_handle h, void *buf, size_t len, size_t *bytes_read, uint32_t *buffer_type);
 
 /**
+ * Creates a listener for `url` (`ws://host:port/path`; port 0 picks a free port, read it
+ * back with `WS_OPTION_LOCAL_PORT`) and binds it at once. Writes the listener handle to
+ * `*out_listener`. Set the subprotocols it accepts and the timeouts its connections inherit
+ * with `ws_set_option`; release it with `ws_close_handle`.
+ *
+ * Returns `WS_OK`; `WS_ERROR_INVALID_PARAMETER` when a pointer is NULL or `url` is not UTF-8;
+ * `WS_ERROR_INVALID_URL`; `WS_ERROR_UNRECOGNIZED_SCHEME`; `WS_ERROR_NAME_NOT_RESOLVED`;
+ * `WS_ERROR_CANNOT_CONNECT` when the address cannot be bound (in use, not local, no
+ * permission).
+ */
+ws_error ws_listen(const char *url, ws_handle *out_listener);
+
+/**
+ * Blocks until one client completes a valid WebSocket upgrade on the listener's path, and
+ * writes the new connection's handle (state `WS_STATE_OPEN`) to `*out_ws`. Connections
+ * inherit the listener's timeouts; `WS_OPTION_SELECTED_SUBPROTOCOL` tells the subprotocol
+ * chosen (the listener's most preferred one that the client offered).
+ *
+ * Requests for another path are answered with HTTP 404, malformed ones with 400 (426 for a
+ * WebSocket version other than 13), and requests that do not complete within the listener's
+ * `WS_OPTION_RECEIVE_TIMEOUT` (or `WS_OPTION_CONNECT_TIMEOUT` when that is 0) are dropped;
+ * none of them disturbs the waiting call or another client. One `ws_accept` may run at a time
+ * per listener. Accepted connections follow the server's rules: frames are sent unmasked,
+ * an unmasked frame from the client fails the connection with 1002, and TCP is closed as soon
+ * as the close handshake is done.
+ *
+ * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INCORRECT_HANDLE_TYPE` for a
+ * connection handle; `WS_ERROR_INVALID_PARAMETER` when `out_ws` is NULL;
+ * `WS_ERROR_INVALID_OPERATION` while another `ws_accept` runs; `WS_ERROR_TIMEOUT` after the
+ * listener's `WS_OPTION_RECEIVE_TIMEOUT` (not fatal); `WS_ERROR_OPERATION_CANCELLED` when
+ * `ws_close_handle` closes the listener meanwhile.
+ */
+ws_error ws_accept(ws_handle listener, ws_handle *out_ws);
+
+/**
  * Sets an option on a handle. `value` points to `len` bytes: a `uint32_t` (len 4), a
  * `uint64_t` (len 8) or a string (its bytes, with or without one terminating NUL) as each
  * `WS_OPTION_*` says.
@@ -553,6 +590,11 @@ ws_error ws_receive(ws_handle h, void *buf, size_t len, size_t *bytes_read, uint
  * Timeouts may be set in any state and apply to calls that start afterwards. The other
  * settable options (`WS_OPTION_MAX_MESSAGE_SIZE`, `WS_OPTION_SUBPROTOCOLS`) only in
  * `WS_STATE_NONE`.
+ *
+ * On a listener (from `ws_listen`): the timeouts, `WS_OPTION_SUBPROTOCOLS` (the subprotocols
+ * accepted, in order of preference) and `WS_OPTION_MAX_MESSAGE_SIZE`, at any time; they apply
+ * to the connections `ws_accept` returns afterwards. Other options are
+ * `WS_ERROR_INVALID_OPTION` there.
  *
  * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_OPTION` for a number that is
  * no option, a query-only option, or an option this build does not support (TLS, proxy);
@@ -569,7 +611,8 @@ ws_error ws_set_option(ws_handle h, uint32_t option, const void *value, size_t l
  * receives the size needed, and the call returns `WS_ERROR_INSUFFICIENT_BUFFER` (pass
  * `value` NULL and `*len` 0 to ask for the size).
  *
- * Every option can be read in every state except `WS_OPTION_SELECTED_SUBPROTOCOL` and
+ * A listener answers the options it takes and `WS_OPTION_LOCAL_PORT` (the bound port).
+ * On a connection, every option can be read in every state except `WS_OPTION_SELECTED_SUBPROTOCOL` and
  * `WS_OPTION_LOCAL_PORT` (after `ws_connect`) and `WS_OPTION_HTTP_STATUS` (after a response
  * arrived, even a failed one): before that they return `WS_ERROR_INCORRECT_HANDLE_STATE`.
  *
@@ -577,7 +620,10 @@ ws_error ws_set_option(ws_handle h, uint32_t option, const void *value, size_t l
  * `WS_ERROR_INVALID_PARAMETER` when `len` is NULL; `WS_ERROR_INSUFFICIENT_BUFFER`;
  * `WS_ERROR_INCORRECT_HANDLE_STATE`.
  */
-ws_error ws_query_option(ws_handle h, uint32_t option, void *value, size_t *len);
+ws_error ws_query_option(ws_handle h,
+                         uint32_t option,
+                         void *value,
+                         size_t *len);
 
 /**
  * Adds a header to the upgrade request, e.g. `Authorization` or `Origin`. Allowed in

@@ -11,14 +11,48 @@ use std::sync::Arc;
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 
-use crate::connection::Connection;
-use crate::error::{Error, Result, WS_ERROR_INVALID_HANDLE};
+use crate::connection::{Connection, Listener};
+use crate::error::{Error, Result, WS_ERROR_INCORRECT_HANDLE_TYPE, WS_ERROR_INVALID_HANDLE};
 
 /// What a handle refers to.
 #[derive(Clone)]
 pub enum Object {
-    /// A client connection (or, later, an accepted one).
+    /// A connection: a client's, or one a listener accepted.
     Connection(Arc<Connection>),
+    /// A listener.
+    Listener(Arc<Listener>),
+}
+
+impl Object {
+    /// The connection behind a handle, or `WS_ERROR_INCORRECT_HANDLE_TYPE`.
+    pub fn connection(self) -> Result<Arc<Connection>> {
+        match self {
+            Object::Connection(c) => Ok(c),
+            Object::Listener(_) => Err(Error::new(
+                WS_ERROR_INCORRECT_HANDLE_TYPE,
+                "this is a listener handle; the call needs a connection handle (from ws_open or ws_accept)",
+            )),
+        }
+    }
+
+    /// The listener behind a handle, or `WS_ERROR_INCORRECT_HANDLE_TYPE`.
+    pub fn listener(self) -> Result<Arc<Listener>> {
+        match self {
+            Object::Listener(l) => Ok(l),
+            Object::Connection(_) => Err(Error::new(
+                WS_ERROR_INCORRECT_HANDLE_TYPE,
+                "this is a connection handle; the call needs a listener handle (from ws_listen)",
+            )),
+        }
+    }
+
+    /// Cancels every call blocked on the object and drops its connection.
+    pub fn cancel(&self) {
+        match self {
+            Object::Connection(c) => c.cancel(),
+            Object::Listener(l) => l.cancel(),
+        }
+    }
 }
 
 struct Slot {

@@ -3,8 +3,9 @@
 
 mod common;
 use common::*;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 fn target_dir() -> PathBuf {
     std::env::current_exe()
@@ -114,4 +115,96 @@ fn seed_scenario_with_close_while_receiving() {
         "{stdout}"
     );
     assert_eq!(peer.event("done")["replies"], 33);
+}
+
+/// A C server example, killed (by its PID) when dropped.
+struct CServer {
+    child: Child,
+    port: u16,
+    out: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl CServer {
+    fn start(name: &str, args: &[&str]) -> CServer {
+        let exe = build(name);
+        let mut child = Command::new(exe)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = out.next().unwrap().unwrap();
+        let port = first
+            .strip_prefix("listening on port ")
+            .unwrap_or_else(|| panic!("{first}"))
+            .parse()
+            .unwrap();
+        CServer { child, port, out }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The rest of its output, once it exits by itself.
+    fn finish(mut self) -> String {
+        let rest: Vec<String> = self.out.by_ref().map_while(Result::ok).collect();
+        assert!(self.child.wait().unwrap().success());
+        rest.join("\n")
+    }
+}
+
+impl Drop for CServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn seed_scenario_in_c_on_both_sides() {
+    let server = CServer::start("seed_server", &["ws://127.0.0.1:0/seed", "2", "60"]);
+    let client = build("seed_client");
+    let (_, stdout) = run(&client, &[&server.url("/seed"), "shutdown"]);
+    assert!(
+        stdout.contains("seed shutdown ok: 33 replies, close 1000"),
+        "{stdout}"
+    );
+    let (_, stdout) = run(&client, &[&server.url("/seed"), "close"]);
+    assert!(stdout.contains("seed close ok: 32 replies"), "{stdout}");
+    let log = server.finish();
+    assert_eq!(
+        log.matches("server: 33 replies, 134217728 bytes, client closed with 1000")
+            .count(),
+        2,
+        "{log}"
+    );
+}
+
+#[test]
+fn echo_server_with_the_c_and_rust_clients() {
+    let server = CServer::start("echo_server", &["ws://127.0.0.1:0/", "60"]);
+    let (_, stdout) = run(&build("echo_client"), &[&server.url("/")]);
+    assert!(
+        stdout.contains("echo ok") && stdout.contains("server closed with 1000 \"bye\""),
+        "{stdout}"
+    );
+    let h = connect(&server.url("/"));
+    for (ty, data) in [
+        (WS_BUFFER_UTF8_MESSAGE, "ünïcödé".as_bytes().to_vec()),
+        (WS_BUFFER_BINARY_MESSAGE, vec![]),
+        (WS_BUFFER_BINARY_MESSAGE, vec![7u8; 1 << 20]),
+    ] {
+        assert_code!(send(h, ty, &data), WS_OK);
+        assert_eq!(recv_message(h), (data, ty));
+    }
+    assert_code!(send(h, WS_BUFFER_UTF8_FRAGMENT, b"frag"), WS_OK);
+    assert_code!(send(h, WS_BUFFER_UTF8_MESSAGE, b"mented"), WS_OK);
+    assert_eq!(
+        recv_message(h),
+        (b"fragmented".to_vec(), WS_BUFFER_UTF8_MESSAGE)
+    );
+    assert_code!(close(h, 4000, b""), WS_OK);
+    assert_eq!(close_status(h).0, 4000, "the server echoes the status");
+    ws_close_handle(h);
 }

@@ -7,6 +7,7 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::{generate_request, Response};
 use tungstenite::handshake::derive_accept_key;
 use tungstenite::handshake::machine::TryParse;
+use tungstenite::handshake::server::Request;
 use tungstenite::http::{HeaderName, HeaderValue};
 
 use super::io::{read_some, write_all, Signals};
@@ -14,8 +15,8 @@ use super::url::WsUrl;
 use crate::error::{Error, Result, WS_ERROR_INVALID_PARAMETER};
 use crate::transport::Transport;
 
-/// The longest upgrade response accepted: a peer cannot make the client buffer more.
-pub(crate) const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+/// The longest upgrade response or request head accepted: a peer cannot make us buffer more.
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 
 /// Headers the handshake owns; the application cannot set them.
 const RESERVED: [&str; 7] = [
@@ -112,12 +113,12 @@ pub fn client_upgrade(
                 )))
             }
         }
-        if head.len() >= MAX_RESPONSE_HEAD {
+        if head.len() >= MAX_HEAD {
             return Err(Error::peer(format!(
-                "the upgrade response head is longer than {MAX_RESPONSE_HEAD} bytes"
+                "the upgrade response head is longer than {MAX_HEAD} bytes"
             )));
         }
-        let room = (MAX_RESPONSE_HEAD - head.len()).min(chunk.len());
+        let room = (MAX_HEAD - head.len()).min(chunk.len());
         let n = read_some(
             t,
             sig,
@@ -194,9 +195,203 @@ fn verify(r: &Response, accept: &str, offered: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// What a server answers to a complete upgrade request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A valid upgrade on our path: send `response` (101) and start the connection.
+    Accept {
+        /// The 101 response.
+        response: Vec<u8>,
+        /// The subprotocol chosen, if any.
+        subprotocol: Option<String>,
+    },
+    /// Send `response` (400, 404, 426 or 431) and drop the connection.
+    Reject {
+        /// The error response.
+        response: Vec<u8>,
+    },
+}
+
+fn reject(status: u16, reason: &str, extra: &str) -> Verdict {
+    Verdict::Reject {
+        response: format!(
+            "HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Length: 0\r\n{extra}\r\n"
+        )
+        .into_bytes(),
+    }
+}
+
+/// Judges the upgrade request at the start of `head` (RFC 6455 §4.2): `None` while it is
+/// incomplete; otherwise the bytes it took and the verdict. `path` is the listener's path;
+/// `accepted` its subprotocols in order of preference.
+pub fn answer_request(head: &[u8], path: &str, accepted: &[String]) -> Option<(usize, Verdict)> {
+    let (used, req) = match Request::try_parse(head) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) if head.len() >= MAX_HEAD => {
+            return Some((
+                head.len(),
+                reject(431, "Request Header Fields Too Large", ""),
+            ))
+        }
+        Ok(None) => return None,
+        Err(_) => return Some((head.len(), reject(400, "Bad Request", ""))),
+    };
+    let get = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let has_token = |name: &str, token: &str| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if req.uri().path() != path {
+        return Some((used, reject(404, "Not Found", "")));
+    }
+    let key_ok = get("Sec-WebSocket-Key").is_some_and(|k| k.len() == 24 && k.ends_with("=="));
+    if get("Host").is_none()
+        || !has_token("Upgrade", "websocket")
+        || !has_token("Connection", "upgrade")
+        || !key_ok
+    {
+        return Some((used, reject(400, "Bad Request", "")));
+    }
+    if get("Sec-WebSocket-Version") != Some("13") {
+        return Some((
+            used,
+            reject(426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n"),
+        ));
+    }
+    let offered: Vec<&str> = req
+        .headers()
+        .get_all("Sec-WebSocket-Protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let subprotocol = accepted
+        .iter()
+        .find(|a| offered.contains(&a.as_str()))
+        .cloned();
+    let mut response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
+        derive_accept_key(get("Sec-WebSocket-Key").unwrap_or_default().as_bytes())
+    );
+    if let Some(p) = &subprotocol {
+        response.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    response.push_str("\r\n");
+    Some((
+        used,
+        Verdict::Accept {
+            response: response.into_bytes(),
+            subprotocol,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(path: &str, extra: &str) -> Vec<u8> {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\nFRAMES"
+        )
+        .into_bytes()
+    }
+
+    fn status(v: &Verdict) -> &str {
+        let r = match v {
+            Verdict::Accept { response, .. } | Verdict::Reject { response } => response,
+        };
+        std::str::from_utf8(&r[9..12]).unwrap()
+    }
+
+    #[test]
+    fn server_answers_requests() {
+        let protos = vec!["b".to_owned(), "a".to_owned()];
+        let req = request("/chat?x=1", "Sec-WebSocket-Protocol: a, b\r\n");
+        let (used, v) = answer_request(&req, "/chat", &protos).unwrap();
+        assert_eq!(&req[used..], b"FRAMES");
+        match v {
+            Verdict::Accept {
+                response,
+                subprotocol,
+            } => {
+                let text = String::from_utf8(response).unwrap();
+                // RFC 6455 §1.3's example key and accept value
+                assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+                assert!(text.contains("Sec-WebSocket-Protocol: b\r\n"));
+                assert_eq!(subprotocol.as_deref(), Some("b"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // no common subprotocol: accepted without one
+        let (_, v) = answer_request(
+            &request("/chat", "Sec-WebSocket-Protocol: c\r\n"),
+            "/chat",
+            &protos,
+        )
+        .unwrap();
+        assert!(matches!(
+            v,
+            Verdict::Accept {
+                subprotocol: None,
+                ..
+            }
+        ));
+        // incomplete
+        assert_eq!(answer_request(&req[..20], "/chat", &protos), None);
+        // wrong path, garbage, wrong version, missing key, POST, too long
+        assert_eq!(
+            status(
+                &answer_request(&request("/other", ""), "/chat", &[])
+                    .unwrap()
+                    .1
+            ),
+            "404"
+        );
+        assert_eq!(
+            status(&answer_request(b"BLAH\r\n\r\n", "/", &[]).unwrap().1),
+            "400"
+        );
+        let v8 = String::from_utf8(request("/", ""))
+            .unwrap()
+            .replace("Version: 13", "Version: 8");
+        assert_eq!(
+            status(&answer_request(v8.as_bytes(), "/", &[]).unwrap().1),
+            "426"
+        );
+        let nokey = String::from_utf8(request("/", ""))
+            .unwrap()
+            .replace("Sec-WebSocket-Key", "X-Key");
+        assert_eq!(
+            status(&answer_request(nokey.as_bytes(), "/", &[]).unwrap().1),
+            "400"
+        );
+        let post = String::from_utf8(request("/", ""))
+            .unwrap()
+            .replace("GET", "POST");
+        assert_eq!(
+            status(&answer_request(post.as_bytes(), "/", &[]).unwrap().1),
+            "400"
+        );
+        let long = vec![b'a'; MAX_HEAD];
+        assert_eq!(status(&answer_request(&long, "/", &[]).unwrap().1), "431");
+        let mut partial = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+        partial.resize(MAX_HEAD, b'a');
+        assert_eq!(
+            status(&answer_request(&partial, "/", &[]).unwrap().1),
+            "431"
+        );
+    }
 
     #[test]
     fn request_headers_are_checked() {

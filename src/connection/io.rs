@@ -19,9 +19,15 @@ pub struct Signals {
 
 impl Signals {
     /// New, unsignalled.
-    pub fn new() -> std::io::Result<Self> {
+    pub fn new() -> Result<Self> {
+        let waker = Waker::new().map_err(|e| {
+            Error::new(
+                crate::error::WS_ERROR_NOT_ENOUGH_MEMORY,
+                format!("cannot create a wake-up descriptor (out of file descriptors?): {e}"),
+            )
+        })?;
         Ok(Signals {
-            waker: Waker::new()?,
+            waker,
             cancelled: AtomicBool::new(false),
         })
     }

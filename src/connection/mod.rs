@@ -6,6 +6,7 @@
 mod handshake;
 mod io;
 mod link;
+mod listener;
 mod ops;
 pub mod options;
 mod url;
@@ -13,6 +14,7 @@ mod url;
 pub use handshake::check_request_header;
 pub use io::Signals;
 pub use link::{state_name, Got, Link};
+pub use listener::Listener;
 pub use url::WsUrl;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,10 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
 
-use crate::error::{
-    Error, Result, WS_ERROR_INCORRECT_HANDLE_STATE, WS_ERROR_INVALID_OPTION,
-    WS_ERROR_INVALID_PARAMETER,
-};
+use crate::error::{Error, Result, WS_ERROR_INCORRECT_HANDLE_STATE, WS_ERROR_INVALID_OPTION};
 use crate::protocol::close::State;
 use crate::protocol::send::SendKind;
 use crate::protocol::Role;
@@ -58,17 +57,10 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A client handle for `url`; no I/O yet.
-    pub fn open(url: &str) -> Result<Connection> {
-        let url = WsUrl::parse(url)?;
+    fn new(role: Role, url: WsUrl, negotiated: Negotiated) -> Result<Connection> {
         Ok(Connection {
-            role: Role::Client,
-            sig: Signals::new().map_err(|e| {
-                Error::new(
-                    crate::error::WS_ERROR_NOT_ENOUGH_MEMORY,
-                    format!("cannot create a wake-up descriptor: {e}"),
-                )
-            })?,
+            role,
+            sig: Signals::new()?,
             timeouts: Timeouts::default(),
             config: Mutex::new(Config {
                 url,
@@ -76,10 +68,15 @@ impl Connection {
                 subprotocols: Vec::new(),
                 max_message: 0,
             }),
-            negotiated: Mutex::new(Negotiated::default()),
+            negotiated: Mutex::new(negotiated),
             connecting: AtomicBool::new(false),
             link: OnceCell::new(),
         })
+    }
+
+    /// A client handle for `url`; no I/O yet.
+    pub fn open(url: &str) -> Result<Connection> {
+        Connection::new(Role::Client, WsUrl::parse(url)?, Negotiated::default())
     }
 
     /// The state, as `ws_query_state` reports it.
@@ -136,20 +133,7 @@ impl Connection {
                 Ok(())
             }
             (Opt::Subprotocols, Value::Str(s)) => {
-                let list: Vec<String> = s
-                    .split(',')
-                    .map(|p| p.trim().to_owned())
-                    .filter(|p| !p.is_empty())
-                    .collect();
-                if list
-                    .iter()
-                    .any(|p| tungstenite::http::HeaderName::from_bytes(p.as_bytes()).is_err())
-                {
-                    return Err(Error::new(
-                        WS_ERROR_INVALID_PARAMETER,
-                        "a subprotocol name must be an HTTP token; separate names with commas",
-                    ));
-                }
+                let list = options::parse_subprotocols(&s)?;
                 self.before_connect("WS_OPTION_SUBPROTOCOLS")?;
                 self.config.lock().subprotocols = list;
                 Ok(())
@@ -196,6 +180,24 @@ impl Connection {
                 "TLS and proxy options arrive with wss:// support; this build speaks ws:// only",
             )),
         }
+    }
+
+    /// A server-side connection that a listener accepted: already `OPEN`, with the
+    /// listener's timeouts.
+    fn accepted(
+        url: WsUrl,
+        link: Link,
+        timeouts: &Timeouts,
+        subprotocol: Option<String>,
+    ) -> Result<Connection> {
+        let negotiated = Negotiated {
+            http_status: Some(101),
+            subprotocol,
+        };
+        let conn = Connection::new(Role::Server, url, negotiated)?;
+        conn.timeouts.copy_from(timeouts);
+        let _ = conn.link.set(link);
+        Ok(conn)
     }
 
     /// `ws_connect`: TCP connect and HTTP upgrade under `WS_OPTION_CONNECT_TIMEOUT`. On

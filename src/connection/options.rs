@@ -103,6 +103,24 @@ impl Opt {
     }
 }
 
+/// Parses `WS_OPTION_SUBPROTOCOLS`: comma-separated HTTP tokens, in order of preference.
+pub fn parse_subprotocols(s: &str) -> crate::error::Result<Vec<String>> {
+    let list: Vec<String> = s
+        .split(',')
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if list
+        .iter()
+        .any(|p| tungstenite::http::HeaderName::from_bytes(p.as_bytes()).is_err())
+    {
+        return Err(crate::error::Error::param(
+            "a subprotocol name must be an HTTP token; separate names with commas",
+        ));
+    }
+    Ok(list)
+}
+
 /// The timeout options and their defaults in ms, as API.md gives them.
 const TIMEOUTS: [(Opt, u32); 6] = [
     (Opt::ConnectTimeout, 60_000),

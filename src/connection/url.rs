@@ -101,6 +101,13 @@ impl WsUrl {
     }
 }
 
+impl WsUrl {
+    /// The path without the query: what a listener matches requests against.
+    pub fn path_only(&self) -> String {
+        self.uri.path().to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,9 @@
 //! Opening, querying and releasing handles.
 
 use super::types::*;
-use super::{c_str, guard, issue, non_null, with_conn};
+use super::{c_str, guard, issue_conn, non_null, with_conn};
 use crate::connection::Connection;
-use crate::handles::{self, Object};
+use crate::handles;
 
 /// Creates a client handle for `url` (`ws://host[:port]/path?query`) and writes it to
 /// `*out_ws`. No I/O happens until `ws_connect`. The handle starts in `WS_STATE_NONE`; set
@@ -18,15 +18,15 @@ pub extern "C" fn ws_open(url: *const std::ffi::c_char, out_ws: *mut ws_handle) 
     guard(|| {
         non_null(out_ws, "out_ws")?;
         let url = c_str(url, "url")?;
-        issue(out_ws, Connection::open(url)?);
+        issue_conn(out_ws, Connection::open(url)?);
         Ok(())
     })
 }
 
 /// Writes the handle's state (`WS_STATE_*`) to `*state`. Allowed in every state.
 ///
-/// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_PARAMETER` when `state` is
-/// NULL.
+/// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INCORRECT_HANDLE_TYPE` for a
+/// listener; `WS_ERROR_INVALID_PARAMETER` when `state` is NULL.
 #[no_mangle]
 pub extern "C" fn ws_query_state(h: ws_handle, state: *mut u32) -> ws_error {
     guard(|| {
@@ -39,7 +39,9 @@ pub extern "C" fn ws_query_state(h: ws_handle, state: *mut u32) -> ws_error {
     })
 }
 
-/// Releases a handle, in any state and from any thread. An open connection is dropped at once
+/// Releases a connection or listener handle, in any state and from any thread. A listener
+/// stops listening, and a `ws_accept` waiting on it returns `WS_ERROR_OPERATION_CANCELLED`
+/// within 100 ms; connections it accepted live on. An open connection is dropped at once
 /// without a close handshake (use `ws_close` first for a clean close); calls blocked on the
 /// handle on other threads return `WS_ERROR_OPERATION_CANCELLED` within 100 ms (a blocked
 /// `ws_close` included); the handle value never becomes valid again; the memory is freed when
@@ -49,8 +51,7 @@ pub extern "C" fn ws_query_state(h: ws_handle, state: *mut u32) -> ws_error {
 #[no_mangle]
 pub extern "C" fn ws_close_handle(h: ws_handle) -> ws_error {
     guard(|| {
-        let Object::Connection(conn) = handles::remove(h)?;
-        conn.cancel();
+        handles::remove(h)?.cancel();
         Ok(())
     })
 }

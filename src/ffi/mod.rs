@@ -10,6 +10,7 @@ mod close;
 mod error;
 mod handle;
 mod io;
+mod listen;
 mod options;
 mod types;
 
@@ -17,6 +18,7 @@ pub use close::*;
 pub use error::*;
 pub use handle::*;
 pub use io::*;
+pub use listen::*;
 pub use options::*;
 pub use types::*;
 
@@ -47,7 +49,7 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<()>) -> ws_error {
 
 /// Finds a connection handle's object and runs `f` on it. A panic inside aborts the connection.
 pub(crate) fn with_conn(h: ws_handle, f: impl FnOnce(&Connection) -> Result<()>) -> Result<()> {
-    let Object::Connection(conn) = handles::get(h)?;
+    let conn = handles::get(h)?.connection()?;
     let result = catch_unwind(AssertUnwindSafe(|| f(&conn)));
     match result {
         Ok(r) => r,
@@ -59,10 +61,15 @@ pub(crate) fn with_conn(h: ws_handle, f: impl FnOnce(&Connection) -> Result<()>)
 }
 
 /// Stores a new object and writes its handle.
-pub(crate) fn issue(out: *mut ws_handle, conn: Connection) {
-    let h = handles::insert(Object::Connection(Arc::new(conn)));
+pub(crate) fn issue(out: *mut ws_handle, object: Object) {
+    let h = handles::insert(object);
     // SAFETY: the caller checked `out` is not NULL; C owns the pointee.
     unsafe { *out = h };
+}
+
+/// Stores a new connection and writes its handle.
+pub(crate) fn issue_conn(out: *mut ws_handle, conn: Connection) {
+    issue(out, Object::Connection(Arc::new(conn)));
 }
 
 /// `Err(INVALID_PARAMETER)` when `p` is NULL.

@@ -4,6 +4,7 @@ use super::types::*;
 use super::{bytes, c_str, guard, non_null, with_conn};
 use crate::connection::options::{Opt, Value, ValueType};
 use crate::error::{Error, Result};
+use crate::handles::{self, Object};
 
 /// Maps a C option number to the option.
 fn option(id: u32) -> Result<Opt> {
@@ -73,6 +74,11 @@ fn decode(opt: Opt, raw: &[u8]) -> Result<Value> {
 /// settable options (`WS_OPTION_MAX_MESSAGE_SIZE`, `WS_OPTION_SUBPROTOCOLS`) only in
 /// `WS_STATE_NONE`.
 ///
+/// On a listener (from `ws_listen`): the timeouts, `WS_OPTION_SUBPROTOCOLS` (the subprotocols
+/// accepted, in order of preference) and `WS_OPTION_MAX_MESSAGE_SIZE`, at any time; they apply
+/// to the connections `ws_accept` returns afterwards. Other options are
+/// `WS_ERROR_INVALID_OPTION` there.
+///
 /// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_OPTION` for a number that is
 /// no option, a query-only option, or an option this build does not support (TLS, proxy);
 /// `WS_ERROR_INVALID_PARAMETER` when `value` is NULL, `len` does not fit the option's type, or
@@ -86,13 +92,15 @@ pub extern "C" fn ws_set_option(
     len: usize,
 ) -> ws_error {
     guard(|| {
-        with_conn(h, |c| {
-            let opt = self::option(option)?;
-            opt.check_settable()?;
-            non_null(value, "value")?;
-            let raw = bytes(value.cast(), len, "value")?;
-            c.set_option(opt, decode(opt, raw)?)
-        })
+        let object = handles::get(h)?;
+        let opt = self::option(option)?;
+        opt.check_settable()?;
+        non_null(value, "value")?;
+        let value = decode(opt, bytes(value.cast(), len, "value")?)?;
+        match object {
+            Object::Connection(c) => c.set_option(opt, value),
+            Object::Listener(l) => l.set_option(opt, value),
+        }
     })
 }
 
@@ -102,7 +110,8 @@ pub extern "C" fn ws_set_option(
 /// receives the size needed, and the call returns `WS_ERROR_INSUFFICIENT_BUFFER` (pass
 /// `value` NULL and `*len` 0 to ask for the size).
 ///
-/// Every option can be read in every state except `WS_OPTION_SELECTED_SUBPROTOCOL` and
+/// A listener answers the options it takes and `WS_OPTION_LOCAL_PORT` (the bound port).
+/// On a connection, every option can be read in every state except `WS_OPTION_SELECTED_SUBPROTOCOL` and
 /// `WS_OPTION_LOCAL_PORT` (after `ws_connect`) and `WS_OPTION_HTTP_STATUS` (after a response
 /// arrived, even a failed one): before that they return `WS_ERROR_INCORRECT_HANDLE_STATE`.
 ///
@@ -117,10 +126,15 @@ pub extern "C" fn ws_query_option(
     len: *mut usize,
 ) -> ws_error {
     guard(|| {
-        with_conn(h, |c| {
-            let opt = self::option(option)?;
-            non_null(len, "len")?;
-            let encoded: Vec<u8> = match c.query_option(opt)? {
+        let object = handles::get(h)?;
+        let opt = self::option(option)?;
+        non_null(len, "len")?;
+        let got = match object {
+            Object::Connection(c) => c.query_option(opt)?,
+            Object::Listener(l) => l.query_option(opt)?,
+        };
+        {
+            let encoded: Vec<u8> = match got {
                 Value::U32(v) => v.to_ne_bytes().to_vec(),
                 Value::U64(v) => v.to_ne_bytes().to_vec(),
                 Value::Str(s) => {
@@ -145,7 +159,7 @@ pub extern "C" fn ws_query_option(
                 *len = encoded.len();
             }
             Ok(())
-        })
+        }
     })
 }
 

@@ -24,34 +24,10 @@ pub enum Wait {
     TimedOut,
 }
 
-/// Waits until `fd` is readable and/or writable, `waker` is signalled, or `deadline` passes.
-pub fn wait_fd(
-    fd: libc::c_int,
-    readable: bool,
-    writable: bool,
-    waker: &Waker,
-    deadline: Option<Instant>,
-) -> io::Result<Wait> {
-    let mut events = 0;
-    if readable {
-        events |= libc::POLLIN;
-    }
-    if writable {
-        events |= libc::POLLOUT;
-    }
+/// Polls `fds` until one is ready or `deadline` passes; returns `false` on timeout.
+/// Interrupted polls are retried with the remaining time.
+pub fn poll(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<bool> {
     loop {
-        let mut fds = [
-            libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: waker.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
         let timeout = match deadline {
             None => -1,
             Some(d) => {
@@ -66,8 +42,11 @@ pub fn wait_fd(
                 }
             }
         };
-        // SAFETY: `fds` is a valid array of two pollfd structs for the duration of the call.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+        // SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd structs.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if r > 0 {
+            return Ok(true);
+        }
         if r < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -75,18 +54,47 @@ pub fn wait_fd(
             }
             return Err(e);
         }
-        if fds[1].revents != 0 {
-            return Ok(Wait::Woken);
-        }
-        if fds[0].revents != 0 {
-            return Ok(Wait::Ready);
-        }
-        if let Some(d) = deadline {
-            if Instant::now() >= d {
-                return Ok(Wait::TimedOut);
-            }
+        if deadline.is_none_or(|d| Instant::now() >= d) {
+            return Ok(false);
         }
     }
+}
+
+/// A `pollfd` asking for readability and/or writability.
+pub fn pollfd(fd: libc::c_int, readable: bool, writable: bool) -> libc::pollfd {
+    let mut events = 0;
+    if readable {
+        events |= libc::POLLIN;
+    }
+    if writable {
+        events |= libc::POLLOUT;
+    }
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+/// Waits until `fd` is readable and/or writable, `waker` is signalled, or `deadline` passes.
+pub fn wait_fd(
+    fd: libc::c_int,
+    readable: bool,
+    writable: bool,
+    waker: &Waker,
+    deadline: Option<Instant>,
+) -> io::Result<Wait> {
+    let mut fds = [
+        pollfd(fd, readable, writable),
+        pollfd(waker.as_raw_fd(), true, false),
+    ];
+    if !poll(&mut fds, deadline)? {
+        return Ok(Wait::TimedOut);
+    }
+    if fds[1].revents != 0 {
+        return Ok(Wait::Woken);
+    }
+    Ok(Wait::Ready)
 }
 
 /// A connected, non-blocking TCP stream. Reads and writes may run on two threads at once.

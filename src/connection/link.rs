@@ -69,9 +69,13 @@ pub(super) struct TxSide {
     pub(super) sent: usize,
 }
 
+/// At most this many pongs wait to be sent; a peer that pings faster than we can write
+/// loses the oldest answers (RFC 6455 §5.5.3 allows answering only the latest ping).
+const MAX_QUEUED_PONGS: usize = 16;
+
 #[derive(Default)]
 struct PendingControl {
-    pong: Option<ControlPayload>,
+    pongs: std::collections::VecDeque<ControlPayload>,
     ping: bool,
 }
 
@@ -246,7 +250,7 @@ impl Link {
             return;
         }
         let mut c = self.control.lock();
-        if let Some(p) = c.pong.take() {
+        for p in c.pongs.drain(..) {
             frame::write_frame(out, Opcode::Pong, true, p.as_slice(), self.mask());
         }
         if std::mem::take(&mut c.ping) {
@@ -451,7 +455,12 @@ impl Link {
                             }));
                         }
                     }
-                    Some(Event::Ping(p)) => self.queue_control(|c| c.pong = Some(p)),
+                    Some(Event::Ping(p)) => self.queue_control(|c| {
+                        if c.pongs.len() == MAX_QUEUED_PONGS {
+                            c.pongs.pop_front();
+                        }
+                        c.pongs.push_back(p);
+                    }),
                     Some(Event::Pong) => {}
                     Some(Event::Close(p)) if filled > 0 => {
                         rx.pending_close = Some(p);

@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Create (or reuse) the Python venv that hosts the test peers in tests/peers/.
+# Create (or reuse) the test peers' environments for tests/peers/:
+#   - a Python venv with tests/peers/requirements.txt (websockets, websocket-client);
+#   - Node's `ws` from tests/peers/package-lock.json, installed with `npm ci`.
 #
-#   bash scripts/setup-test-env.sh                 # create/update, quiet on success
-#   bash scripts/setup-test-env.sh --print-python  # ... then print the venv's python path
+#   bash scripts/setup-test-env.sh                    # create/update, quiet on success
+#   bash scripts/setup-test-env.sh --print-python     # ... then print the venv's python path
+#   bash scripts/setup-test-env.sh --print-node-path  # ... then print the NODE_PATH to use
 #
-# Venv location: ${WSHANDLE_VENV:-<repo>/target/test-venv}
-# Idempotent: pip install is skipped while the stamp file in the venv matches the
-# sha256 of tests/peers/requirements.txt.
+# With both --print-* flags the python path comes first and the NODE_PATH is the last line.
+# Venv location:   ${WSHANDLE_VENV:-<repo>/target/test-venv}
+# Node modules in: ${WSHANDLE_NODE_DIR:-<repo>/target/test-node}/node_modules (never in tests/)
+# Idempotent: pip runs only while the stamp file in the venv does not match the sha256 of
+# requirements.txt; npm runs only while the stamp in the node dir does not match the sha256 of
+# package.json + package-lock.json (or node_modules/ws is missing). Needs python3, node, npm.
 set -euo pipefail
 
 print_python=0
+print_node_path=0
 for arg in "$@"; do
     case "$arg" in
         --print-python) print_python=1 ;;
+        --print-node-path) print_node_path=1 ;;
         -h|--help)
-            sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
             exit 0 ;;
         *)
             echo "setup-test-env: unknown argument: $arg" >&2
@@ -32,9 +40,34 @@ repo="$(cd "$script_dir/.." && pwd)"
 venv="${WSHANDLE_VENV:-$repo/target/test-venv}"
 req="$repo/tests/peers/requirements.txt"
 stamp="$venv/.wshandle-requirements.sha256"
+node_dir="${WSHANDLE_NODE_DIR:-$repo/target/test-node}"
+pkg="$repo/tests/peers/package.json"
+lock="$repo/tests/peers/package-lock.json"
+node_stamp="$node_dir/.wshandle-package-lock.sha256"
 
 [ -f "$req" ] || die "requirements file not found: $req"
+[ -f "$pkg" ] || die "package.json not found: $pkg"
+[ -f "$lock" ] || die "package-lock.json not found: $lock"
 command -v python3 >/dev/null 2>&1 || die "python3 not found on PATH"
+
+# Serialise concurrent runs (two test processes on a fresh tree would otherwise both run
+# pip/npm into the same directories). Skipped where flock(1) is missing.
+if command -v flock >/dev/null 2>&1; then
+    mkdir -p "$repo/target"
+    exec 9>"$repo/target/.setup-test-env.lock"
+    flock -w 600 9 || die "another setup-test-env.sh still holds $repo/target/.setup-test-env.lock after 600 s"
+fi
+
+# sha256 of the concatenation of the given files.
+sha256_of() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        cat "$@" | sha256sum | cut -d' ' -f1
+    else
+        cat "$@" | python3 -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'
+    fi
+}
+
+# ---- Python venv -------------------------------------------------------------------------
 
 py="$venv/bin/python"
 
@@ -47,11 +80,7 @@ if [ ! -x "$py" ]; then
     [ -x "$py" ] || die "venv created at $venv but $py is missing"
 fi
 
-if command -v sha256sum >/dev/null 2>&1; then
-    want="$(sha256sum "$req" | cut -d' ' -f1)"
-else
-    want="$("$py" -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' "$req")"
-fi
+want="$(sha256_of "$req")"
 have="$(cat "$stamp" 2>/dev/null || true)"
 
 if [ "$want" != "$have" ]; then
@@ -62,6 +91,33 @@ if [ "$want" != "$have" ]; then
     printf '%s\n' "$want" > "$stamp"
 fi
 
+# ---- Node `ws` ---------------------------------------------------------------------------
+# npm ci runs in a copy of package.json + package-lock.json under target/, so no
+# node_modules/ ever appears inside tests/. Node's ESM `import` ignores NODE_PATH;
+# tests/peers/node_client.mjs loads `ws` through createRequire, which honours it.
+
+node_modules="$node_dir/node_modules"
+want_node="$(sha256_of "$pkg" "$lock")"
+have_node="$(cat "$node_stamp" 2>/dev/null || true)"
+
+if [ "$want_node" != "$have_node" ] || [ ! -f "$node_modules/ws/package.json" ]; then
+    command -v node >/dev/null 2>&1 \
+        || die "node not found on PATH (tests/peers/node_client.mjs needs Node.js with npm; on Debian/Ubuntu: apt-get install nodejs npm)"
+    command -v npm >/dev/null 2>&1 \
+        || die "npm not found on PATH (needed to install Node's ws into $node_dir; on Debian/Ubuntu: apt-get install npm)"
+    rm -f "$node_stamp"
+    mkdir -p "$node_dir"
+    cp "$pkg" "$lock" "$node_dir/"
+    if ! (cd "$node_dir" && npm ci --silent --no-audit --no-fund >&2); then
+        die "'npm ci' in $node_dir failed (see npm output above; the lock file is $lock)"
+    fi
+    [ -f "$node_modules/ws/package.json" ] || die "npm ci succeeded but $node_modules/ws is missing"
+    printf '%s\n' "$want_node" > "$node_stamp"
+fi
+
 if [ "$print_python" = 1 ]; then
     echo "$py"
+fi
+if [ "$print_node_path" = 1 ]; then
+    echo "$node_modules"
 fi

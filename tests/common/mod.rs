@@ -2,6 +2,10 @@
 //! installed by scripts/setup-test-env.sh), and small wrappers over the C API.
 #![allow(dead_code)]
 
+mod cprog;
+#[allow(unused_imports)]
+pub use cprog::*;
+
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -33,6 +37,19 @@ pub static PYTHON: Lazy<PathBuf> = Lazy::new(|| {
     assert!(out.status.success(), "scripts/setup-test-env.sh failed");
     let text = String::from_utf8(out.stdout).unwrap();
     PathBuf::from(text.lines().last().expect("python path").trim())
+});
+
+/// Where Node's `ws` package was installed by the set-up script (for `NODE_PATH`).
+pub static NODE_PATH: Lazy<PathBuf> = Lazy::new(|| {
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/setup-test-env.sh"))
+        .arg("--print-node-path")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/setup-test-env.sh");
+    assert!(out.status.success(), "scripts/setup-test-env.sh failed");
+    let text = String::from_utf8(out.stdout).unwrap();
+    PathBuf::from(text.lines().last().expect("node path").trim())
 });
 
 /// A peer process on 127.0.0.1, killed (by its PID) when dropped.

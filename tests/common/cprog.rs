@@ -1,0 +1,104 @@
+//! Building and running the C examples: the exact flags users get (`-Wall -Wextra -Werror
+//! -pedantic`), linked against the library under test.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+use super::repo;
+
+pub fn target_dir() -> PathBuf {
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Builds `c-examples/NAME.c` and returns the executable.
+pub fn build(name: &str) -> PathBuf {
+    let lib_dir = target_dir();
+    let out_dir = lib_dir.join("c-examples");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let exe = out_dir.join(name);
+    let out = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
+        .arg(repo().join("include"))
+        .arg(repo().join(format!("c-examples/{name}.c")))
+        .arg("-o")
+        .arg(&exe)
+        .arg(format!("-L{}", lib_dir.display()))
+        .args(["-lwshandle", "-lpthread"])
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .output()
+        .expect("cc");
+    assert!(
+        out.status.success(),
+        "building {name}.c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+pub fn run(exe: &PathBuf, args: &[&str]) -> (Output, String) {
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(exe)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{exe:?} {args:?} failed ({:?}):\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, stdout)
+}
+
+/// A C server example, killed (by its PID) when dropped.
+pub struct CServer {
+    child: Child,
+    pub port: u16,
+    out: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl CServer {
+    pub fn start(name: &str, args: &[&str]) -> CServer {
+        let exe = build(name);
+        let mut child = Command::new(exe)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = out.next().unwrap().unwrap();
+        let port = first
+            .strip_prefix("listening on port ")
+            .unwrap_or_else(|| panic!("{first}"))
+            .parse()
+            .unwrap();
+        CServer { child, port, out }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The rest of its output, once it exits by itself.
+    pub fn finish(mut self) -> String {
+        let rest: Vec<String> = self.out.by_ref().map_while(Result::ok).collect();
+        assert!(self.child.wait().unwrap().success());
+        rest.join("\n")
+    }
+}
+
+impl Drop for CServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

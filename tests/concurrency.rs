@@ -68,6 +68,27 @@ fn send_timeout_aborts_the_connection() {
 }
 
 #[test]
+fn send_timeout_spares_a_peer_that_keeps_reading() {
+    // WS_OPTION_SEND_TIMEOUT is about a peer that stops reading, not about slow links
+    let mut peer = Peer::raw("slow-reader", &[]);
+    let h = connect(&peer.url("/"));
+    set_u32(h, WS_OPTION_SEND_TIMEOUT, 300);
+    let t = Instant::now();
+    assert_code!(
+        send(h, WS_BUFFER_BINARY_MESSAGE, &vec![1u8; 16 << 20]),
+        WS_OK
+    );
+    assert!(
+        t.elapsed() > Duration::from_millis(600),
+        "the peer was not slow: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(state(h), WS_STATE_OPEN);
+    ws_close_handle(h);
+    assert!(peer.event("eof")["bytes"].as_u64().unwrap() > 16 << 20);
+}
+
+#[test]
 fn close_cancels_a_blocked_receive_and_carries_on() {
     let mut peer = Peer::ws("echo", &[]);
     let h = connect(&peer.url("/"));

@@ -10,7 +10,7 @@ use tungstenite::handshake::machine::TryParse;
 use tungstenite::handshake::server::Request;
 use tungstenite::http::{HeaderName, HeaderValue};
 
-use super::io::{read_some, write_all, Signals};
+use super::io::{read_some, write_all, Limit, Signals};
 use super::url::WsUrl;
 use crate::error::{Error, Result, WS_ERROR_INVALID_PARAMETER};
 use crate::transport::Transport;
@@ -96,7 +96,7 @@ pub fn client_upgrade(
         t,
         sig,
         &bytes,
-        deadline,
+        Limit::At(deadline),
         "the upgrade request",
         "WS_OPTION_CONNECT_TIMEOUT",
     )?;

@@ -3,7 +3,7 @@
 
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::transport::{Transport, Wait, Waker};
@@ -63,25 +63,64 @@ pub fn wait(
     match t.wait(readable, writable, &sig.waker, deadline) {
         Ok(Wait::Ready) => Ok(true),
         Ok(Wait::TimedOut) => Ok(false),
-        Ok(Wait::Woken) => sig.check().map(|_| true),
+        // The waker is signalled by ws_close_handle (cancelled) or by ws_close taking over the
+        // receiving side: either way this wait is over.
+        Ok(Wait::Woken) => {
+            sig.check()?;
+            Err(Error::cancelled("ws_close was called on another thread"))
+        }
         Err(e) => Err(Error::connection(format!("poll failed: {e}"))),
     }
 }
 
-/// Writes all of `buf` before the deadline. `what` and `option` name the data and the timeout
-/// option in error details.
+/// How long a write may take.
+#[derive(Clone, Copy, Debug)]
+pub enum Limit {
+    /// A fixed deadline for the whole call (`None`: no limit).
+    At(Option<Instant>),
+    /// A limit on time without progress: a peer that keeps reading is never timed out
+    /// (`WS_OPTION_SEND_TIMEOUT`; `None`: no limit).
+    Idle(Option<Duration>),
+}
+
+impl Limit {
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Limit::At(d) => d,
+            Limit::Idle(d) => d.map(|d| Instant::now() + d),
+        }
+    }
+}
+
+/// Writes all of `buf` before the deadline, and everything a TLS session still buffers.
+/// `what` and `option` name the data and the timeout option in error details.
 pub fn write_all(
     t: &Transport,
     sig: &Signals,
     mut buf: &[u8],
-    deadline: Option<Instant>,
+    limit: Limit,
     what: &str,
     option: &str,
 ) -> Result<()> {
-    while !buf.is_empty() {
-        match t.write(buf) {
+    let mut deadline = limit.deadline();
+    loop {
+        let step = if buf.is_empty() {
+            match t.flush() {
+                Ok(true) => return Ok(()),
+                Ok(false) => Err(ErrorKind::WouldBlock.into()),
+                Err(e) => Err(e),
+            }
+        } else {
+            t.write(buf)
+        };
+        match step {
             Ok(0) => return Err(Error::connection("the socket accepted no bytes")),
-            Ok(n) => buf = &buf[n..],
+            Ok(n) => {
+                buf = &buf[n..];
+                if let Limit::Idle(_) = limit {
+                    deadline = limit.deadline();
+                }
+            }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 sig.check()?;
                 if !wait(t, sig, false, true, deadline)? {
@@ -97,7 +136,6 @@ pub fn write_all(
             }
         }
     }
-    Ok(())
 }
 
 /// Reads at least one byte (or 0 at end of stream) before the deadline.

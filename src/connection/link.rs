@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::io::{self, write_all, Signals};
+use super::io::{self, write_all, Limit, Signals};
 use super::options::{Opt, Timeouts};
 use crate::error::{Error, Result};
 use crate::protocol::close::{self, CloseHandshake, State};
@@ -208,28 +208,23 @@ impl Link {
     /// The peer broke the protocol: answer with a close frame where the transport still
     /// allows, then abort.
     fn violated(&self, sig: &Signals, to: &Timeouts, v: Violation) -> Error {
-        let already_sent = {
-            let mut hs = self.hs.lock();
-            let sent = hs.close_sent();
-            hs.abort();
-            sent
-        };
-        if !already_sent {
-            let wait = to
-                .duration(Opt::CloseTimeout)
-                .unwrap_or(Duration::from_secs(1));
-            if let Some(mut tx) = self.tx.try_lock_for(wait) {
-                let deadline = Some(Instant::now() + wait);
-                let _ = self.write_control(
-                    &mut tx,
-                    sig,
-                    Opcode::Close,
-                    close::status_only(v.status).as_slice(),
-                    deadline,
-                );
+        self.hs.lock().abort();
+        let wait = to
+            .duration(Opt::CloseTimeout)
+            .unwrap_or(Duration::from_secs(1));
+        // Wait for a sender to finish its frame (never for the receiver: we are it). A close
+        // frame already on the wire (ws_shutdown) is not followed by a second one; a sender
+        // that has not started sees ABORTED and sends nothing.
+        if let Some(mut tx) = self.tx.try_lock_for(wait) {
+            if !self.close_written.load(Ordering::SeqCst) {
+                let payload = close::status_only(v.status);
+                let limit = Limit::At(Some(Instant::now() + wait));
+                let _ = self.write_control(&mut tx, sig, Opcode::Close, payload.as_slice(), limit);
             }
+            self.teardown_now(); // still holding tx: nothing can follow the close frame
+        } else {
+            self.teardown_now();
         }
-        self.teardown_now();
         if let Err(e) = sig.check() {
             return e;
         }
@@ -265,11 +260,11 @@ impl Link {
         sig: &Signals,
         opcode: Opcode,
         payload: &[u8],
-        deadline: Option<Instant>,
+        limit: Limit,
     ) -> Result<()> {
         self.take_control(&mut tx.out);
         frame::write_frame(&mut tx.out, opcode, true, payload, self.mask());
-        self.write_out(tx, sig, deadline, "the close frame")
+        self.write_out(tx, sig, limit, "the close frame")
     }
 
     /// Writes everything in `tx.out` (blocking) and empties it.
@@ -277,14 +272,14 @@ impl Link {
         &self,
         tx: &mut TxSide,
         sig: &Signals,
-        deadline: Option<Instant>,
+        limit: Limit,
         what: &str,
     ) -> Result<()> {
         let r = write_all(
             &self.t,
             sig,
             &tx.out[tx.sent..],
-            deadline,
+            limit,
             what,
             "WS_OPTION_SEND_TIMEOUT",
         );
@@ -294,26 +289,21 @@ impl Link {
     }
 
     /// Writes queued control frames (blocking).
-    pub(super) fn flush_control(
-        &self,
-        tx: &mut TxSide,
-        sig: &Signals,
-        deadline: Option<Instant>,
-    ) -> Result<()> {
+    pub(super) fn flush_control(&self, tx: &mut TxSide, sig: &Signals, limit: Limit) -> Result<()> {
         self.take_control(&mut tx.out);
         if tx.out.is_empty() {
             return Ok(());
         }
-        self.write_out(tx, sig, deadline, "a pong")
+        self.write_out(tx, sig, limit, "a pong")
     }
 
     /// After releasing `tx`: flush control frames queued while it was held.
-    pub(super) fn flush_queued(&self, sig: &Signals, deadline: Option<Instant>) {
+    pub(super) fn flush_queued(&self, sig: &Signals, limit: Limit) {
         if !self.tx_dirty.load(Ordering::SeqCst) {
             return;
         }
         if let Some(mut tx) = self.tx.try_lock() {
-            if self.flush_control(&mut tx, sig, deadline).is_err() {
+            if self.flush_control(&mut tx, sig, limit).is_err() {
                 drop(tx);
                 self.abort();
             }
@@ -324,12 +314,19 @@ impl Link {
     /// left to write (then the caller polls for writability too).
     fn service_tx(&self) -> bool {
         if !self.tx_dirty.load(Ordering::SeqCst) {
-            return false;
+            // a TLS session may still hold records of a frame written without blocking
+            return matches!(self.t.flush(), Ok(false));
         }
         let Some(mut tx) = self.tx.try_lock() else {
             return false; // the holder flushes when it releases
         };
-        self.take_control(&mut tx.out);
+        if tx.sent == tx.out.len() {
+            // New control frames only once the previous ones are out: a peer that pings
+            // without reading cannot grow this buffer (the queue itself is bounded).
+            tx.out.clear();
+            tx.sent = 0;
+            self.take_control(&mut tx.out);
+        }
         while tx.sent < tx.out.len() {
             let sent = tx.sent;
             match self.t.write(&tx.out[sent..]) {
@@ -341,7 +338,7 @@ impl Link {
         if tx.sent == tx.out.len() {
             tx.out.clear();
             tx.sent = 0;
-            false
+            matches!(self.t.flush(), Ok(false))
         } else {
             self.tx_dirty.store(true, Ordering::SeqCst);
             true
@@ -384,6 +381,9 @@ impl Link {
 
     fn keepalive_due(&self, rx: &RxSide, to: &Timeouts) -> Option<Instant> {
         let interval = to.duration(Opt::KeepaliveInterval)?;
+        if self.hs.lock().close_sent() {
+            return None; // the peer's close is what we wait for now
+        }
         Some(match (rx.ping_sent, to.duration(Opt::KeepaliveTimeout)) {
             (None, _) => rx.last_rx + interval,
             (Some(t), Some(limit)) => t + limit,

@@ -13,7 +13,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::handshake::{answer_request, Verdict, MAX_HEAD};
-use super::io::{write_all, Signals};
+use super::io::{write_all, Limit, Signals};
 use super::link::{Busy, Link};
 use super::options::{parse_subprotocols, Opt, Timeouts, Value};
 use super::url::WsUrl;
@@ -24,6 +24,8 @@ use crate::transport::{self, Transport};
 
 /// At most this many handshakes may be in progress; the oldest is dropped to make room.
 const MAX_PENDING: usize = 1024;
+/// How long `ws_accept` stops accepting after the process ran out of descriptors.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 struct Pending {
     stream: TcpStream,
@@ -128,9 +130,14 @@ impl Listener {
         )?;
         let deadline = self.timeouts.deadline(Opt::ReceiveTimeout);
         let mut pending = self.pending.lock();
+        let mut backoff: Option<Instant> = None;
+        let mut last_error: Option<std::io::Error> = None;
         loop {
             self.sig.check()?;
-            self.take_new(&mut pending);
+            if let Err(e) = self.take_new(&mut pending) {
+                backoff = Some(Instant::now() + ACCEPT_BACKOFF);
+                last_error = Some(e);
+            }
             let mut i = 0;
             while i < pending.len() {
                 match self.progress(&mut pending[i]) {
@@ -147,14 +154,22 @@ impl Listener {
                     }
                 }
             }
+            // Out of descriptors (EMFILE and the like): the connection stays queued and the
+            // listening socket stays readable, so look away from it for a moment instead of
+            // spinning.
+            let backing_off = backoff.is_some_and(|b| Instant::now() < b);
             let mut fds = vec![
-                transport::pollfd(self.sock.as_raw_fd(), true, false),
                 transport::pollfd(self.sig.waker.as_raw_fd(), true, false),
+                transport::pollfd(self.sock.as_raw_fd(), !backing_off, false),
             ];
             fds.extend(pending.iter().map(|p| {
                 transport::pollfd(p.stream.as_raw_fd(), p.reply.is_none(), p.reply.is_some())
             }));
-            let earliest = pending.iter().filter_map(|p| p.deadline).min();
+            let earliest = pending
+                .iter()
+                .filter_map(|p| p.deadline)
+                .chain(backoff.filter(|_| backing_off))
+                .min();
             let wake_at = match (deadline, earliest) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -162,22 +177,33 @@ impl Listener {
             transport::poll(&mut fds, wake_at)
                 .map_err(|e| Error::connection(format!("poll failed: {e}")))?;
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Error::timeout(
-                    "no client completed an upgrade within WS_OPTION_RECEIVE_TIMEOUT",
-                ));
+                return Err(Error::timeout(match last_error {
+                    Some(e) => format!(
+                        "no client completed an upgrade within WS_OPTION_RECEIVE_TIMEOUT; accepting failed with: {e}"
+                    ),
+                    None => "no client completed an upgrade within WS_OPTION_RECEIVE_TIMEOUT".to_owned(),
+                }));
             }
         }
     }
 
-    /// Accepts every connection waiting in the kernel's queue.
-    fn take_new(&self, pending: &mut Vec<Pending>) {
+    /// Accepts every connection waiting in the kernel's queue. An error other than "none
+    /// left" (out of descriptors or memory) is returned so the caller backs off.
+    fn take_new(&self, pending: &mut Vec<Pending>) -> std::io::Result<()> {
         // A request must complete within the receive timeout, or the connect timeout when
         // there is none, so a client that never finishes cannot hold a slot for ever.
         let limit = self
             .timeouts
             .duration(Opt::ReceiveTimeout)
             .or_else(|| self.timeouts.duration(Opt::ConnectTimeout));
-        while let Ok((stream, _)) = self.sock.accept() {
+        loop {
+            let stream = match self.sock.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+                Err(e) => return Err(e),
+            };
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
@@ -253,7 +279,7 @@ impl Listener {
             &t,
             &self.sig,
             response,
-            p.deadline,
+            Limit::At(p.deadline),
             "the upgrade response",
             "WS_OPTION_RECEIVE_TIMEOUT",
         )?;

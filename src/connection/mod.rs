@@ -254,6 +254,11 @@ impl Connection {
         self.link
             .set(link)
             .map_err(|_| Error::operation("ws_connect raced with itself"))?;
+        if self.sig.is_cancelled() {
+            // ws_close_handle ran while the link was being set up
+            self.cancel();
+            self.sig.check()?;
+        }
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::io::Signals;
+use super::io::{Limit, Signals};
 use super::link::{state_name, Busy, Got, Link, TX_CHUNK};
 use super::options::{Opt, Timeouts};
 use crate::error::{Error, Result, WS_ERROR_TIMEOUT};
@@ -28,8 +28,12 @@ impl Link {
         if !self.hs.lock().may_send() {
             return Err(self.refuse("ws_send", "OPEN and CLOSE_RECEIVED"));
         }
-        let deadline = to.deadline(Opt::SendTimeout);
+        let limit = Limit::Idle(to.duration(Opt::SendTimeout));
         let mut tx = self.tx.lock();
+        if !self.hs.lock().may_send() {
+            // aborted (a protocol violation) while we waited for the sending side
+            return Err(self.refuse("ws_send", "OPEN and CLOSE_RECEIVED"));
+        }
         let planned = tx.framer.plan(what, payload).map_err(Error::param)?;
         tx.framer.commit(planned);
         let mask = self.mask();
@@ -46,7 +50,7 @@ impl Link {
             let piece = &payload[offset..payload.len().min(offset + TX_CHUNK)];
             frame::append_masked(&mut tx.out, piece, mask, offset as u64);
             offset += piece.len();
-            if let Err(e) = self.write_out(&mut tx, sig, deadline, "the message") {
+            if let Err(e) = self.write_out(&mut tx, sig, limit, "the message") {
                 break Err(e);
             }
             if offset == payload.len() {
@@ -56,7 +60,7 @@ impl Link {
         drop(tx);
         match result {
             Ok(()) => {
-                self.flush_queued(sig, deadline);
+                self.flush_queued(sig, limit);
                 Ok(())
             }
             Err(e) => Err(self.fail_send(sig, e)),
@@ -116,14 +120,20 @@ impl Link {
             }
             hs.on_close_sent();
         }
-        let deadline = to.deadline(Opt::SendTimeout);
+        let limit = Limit::Idle(to.duration(Opt::SendTimeout));
         let mut tx = self.tx.lock();
-        let r = self.write_control(&mut tx, sig, Opcode::Close, payload.as_slice(), deadline);
+        if self.state() == State::Aborted {
+            // a protocol violation was answered while we waited: no second close frame
+            return Err(self.refuse("ws_shutdown", "OPEN and CLOSE_RECEIVED"));
+        }
+        let r = self.write_control(&mut tx, sig, Opcode::Close, payload.as_slice(), limit);
+        if r.is_ok() {
+            self.close_written.store(true, Ordering::SeqCst);
+        }
         drop(tx);
         match r {
             Ok(()) => {
-                self.close_written.store(true, Ordering::SeqCst);
-                self.finish_if_closed(sig, deadline);
+                self.finish_if_closed(sig, to.deadline(Opt::SendTimeout));
                 Ok(())
             }
             Err(e) => Err(self.fail_send(sig, e)),
@@ -135,8 +145,8 @@ impl Link {
         let payload = close::outgoing_payload(status, reason).map_err(Error::param)?;
         match self.state() {
             State::Closed => {
-                // The handshake is done (by ws_shutdown and ws_receive): finish TCP only.
-                let _busy = Busy::take(&self.tx_busy, SEND_BUSY)?;
+                // The handshake is done (by ws_shutdown and ws_receive): TCP is torn down, or
+                // will be by the call that completes the last step.
                 self.finish_if_closed(sig, to.deadline(Opt::CloseTimeout));
                 return Ok(());
             }
@@ -166,7 +176,8 @@ impl Link {
             };
             if send_ours {
                 let mut tx = self.tx.lock();
-                self.write_control(&mut tx, sig, Opcode::Close, payload.as_slice(), deadline)?;
+                let limit = Limit::At(deadline);
+                self.write_control(&mut tx, sig, Opcode::Close, payload.as_slice(), limit)?;
                 self.close_written.store(true, Ordering::SeqCst);
             }
             let mut scratch = [0u8; 4096];
@@ -181,7 +192,7 @@ impl Link {
                     }
                 }
                 // pongs queued while draining go out now
-                self.flush_control(&mut self.tx.lock(), sig, deadline)?;
+                self.flush_control(&mut self.tx.lock(), sig, Limit::At(deadline))?;
             }
             Ok(())
         })();

@@ -103,8 +103,10 @@ pub extern "C" fn ws_receive(
     guard(|| {
         with_conn(h, |c| {
             non_null(buf, "buf")?;
-            if len == 0 {
-                return Err(Error::param("len is 0: pass a buffer of at least 1 byte"));
+            if len == 0 || len > isize::MAX as usize {
+                return Err(Error::param(
+                    "len must be at least 1 and at most PTRDIFF_MAX",
+                ));
             }
             non_null(bytes_read, "bytes_read")?;
             non_null(buffer_type, "buffer_type")?;

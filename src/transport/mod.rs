@@ -3,6 +3,7 @@
 //! thread.
 
 mod connect;
+pub mod tls;
 mod waker;
 
 pub use connect::{connect, resolve};
@@ -12,6 +13,8 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 /// Why a wait ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,10 +100,25 @@ pub fn wait_fd(
     Ok(Wait::Ready)
 }
 
-/// A connected, non-blocking TCP stream. Reads and writes may run on two threads at once.
-#[derive(Debug)]
+/// A connected, non-blocking byte stream: plain TCP, or TLS over TCP. Reads and writes may run
+/// on two threads at once; a TLS session is locked only around its in-memory work and
+/// non-blocking socket calls, never across a poll.
 pub struct Transport {
     sock: TcpStream,
+    tls: Option<Mutex<rustls::Connection>>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("sock", &self.sock)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+fn tls_io_error(e: rustls::Error) -> io::Error {
+    io::Error::other(format!("TLS error: {e}"))
 }
 
 impl Transport {
@@ -108,17 +126,153 @@ impl Transport {
     pub fn new(sock: TcpStream) -> io::Result<Self> {
         sock.set_nonblocking(true)?;
         sock.set_nodelay(true)?;
-        Ok(Transport { sock })
+        Ok(Transport { sock, tls: None })
     }
 
-    /// One non-blocking read.
+    /// Wraps a stream in TLS (the handshake runs on first use, or in [`Transport::handshake`]).
+    pub fn with_tls(sock: TcpStream, session: rustls::Connection) -> io::Result<Self> {
+        let mut t = Transport::new(sock)?;
+        t.tls = Some(Mutex::new(session));
+        Ok(t)
+    }
+
+    /// Writes buffered TLS records without blocking; `Ok(true)` when none are left.
+    fn flush_tls(&self, c: &mut rustls::Connection) -> io::Result<bool> {
+        while c.wants_write() {
+            match c.write_tls(&mut &self.sock) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// One non-blocking read: `Ok(0)` at the end of the stream (for TLS, also when the peer
+    /// closed TCP without close_notify: tolerated, as most stacks do).
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.sock).read(buf)
+        let Some(tls) = &self.tls else {
+            return (&self.sock).read(buf);
+        };
+        let mut c = tls.lock();
+        loop {
+            match c.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            match c.read_tls(&mut &self.sock) {
+                Ok(0) => {
+                    // EOF: deliver what is buffered, then end
+                    let _ = c.process_new_packets();
+                    return match c.reader().read(buf) {
+                        Ok(n) => Ok(n),
+                        Err(_) => Ok(0),
+                    };
+                }
+                Ok(_) => {
+                    let processed = c.process_new_packets();
+                    let _ = self.flush_tls(&mut c); // handshake messages, alerts
+                    processed.map_err(tls_io_error)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
-    /// One non-blocking write.
+    /// One non-blocking write; returns how many bytes were taken. For TLS the bytes may sit in
+    /// the session until [`Transport::flush`] reports them sent.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        (&self.sock).write(buf)
+        let Some(tls) = &self.tls else {
+            return (&self.sock).write(buf);
+        };
+        let mut c = tls.lock();
+        if !self.flush_tls(&mut c)? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = c.writer().write(buf)?;
+        self.flush_tls(&mut c)?;
+        Ok(n)
+    }
+
+    /// Sends what a TLS session still buffers, without blocking: `Ok(true)` when nothing is
+    /// left. Always `Ok(true)` for plain TCP.
+    pub fn flush(&self) -> io::Result<bool> {
+        match &self.tls {
+            Some(tls) => self.flush_tls(&mut tls.lock()),
+            None => Ok(true),
+        }
+    }
+
+    /// Whether a TLS session holds records not yet written.
+    pub fn has_pending_output(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.lock().wants_write())
+    }
+
+    /// Runs a client's TLS handshake to completion before the deadline.
+    pub fn handshake(
+        &self,
+        host: &str,
+        waker: &Waker,
+        deadline: Option<Instant>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> crate::error::Result<()> {
+        use crate::error::{Error, WS_ERROR_SECURE_FAILURE, WS_ERROR_TIMEOUT};
+        let Some(tls) = &self.tls else {
+            return Ok(());
+        };
+        let io_err =
+            |e: io::Error| Error::connection(format!("TLS handshake with {host} failed: {e}"));
+        loop {
+            let want_write = {
+                let mut c = tls.lock();
+                self.flush_tls(&mut c).map_err(io_err)?;
+                if !c.is_handshaking() && !c.wants_write() {
+                    return Ok(());
+                }
+                match c.read_tls(&mut &self.sock) {
+                    Ok(0) => {
+                        return Err(Error::connection(format!(
+                            "{host} closed the connection during the TLS handshake"
+                        )))
+                    }
+                    Ok(_) => {
+                        if let Err(e) = c.process_new_packets() {
+                            let _ = self.flush_tls(&mut c); // our alert
+                            return Err(Error::new(
+                                WS_ERROR_SECURE_FAILURE,
+                                tls::describe(&e, host),
+                            ));
+                        }
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io_err(e)),
+                }
+                c.wants_write()
+            };
+            match self
+                .wait(true, want_write, waker, deadline)
+                .map_err(io_err)?
+            {
+                Wait::Ready => {}
+                Wait::Woken if cancelled() => {
+                    return Err(Error::cancelled("ws_close_handle cancelled the connect"))
+                }
+                Wait::Woken => {}
+                Wait::TimedOut => {
+                    return Err(Error::new(
+                        WS_ERROR_TIMEOUT,
+                        format!(
+                        "the TLS handshake with {host} took longer than WS_OPTION_CONNECT_TIMEOUT"
+                    ),
+                    ))
+                }
+            }
+        }
     }
 
     /// Waits for readiness, the waker or the deadline.
@@ -132,15 +286,26 @@ impl Transport {
         wait_fd(self.sock.as_raw_fd(), readable, writable, waker, deadline)
     }
 
-    /// Shuts down both directions: the peer sees FIN, blocked polls on this socket wake up,
+    /// Ends the stream: a TLS session sends close_notify (best effort, without blocking), then
+    /// both directions are shut down. The peer sees FIN, blocked polls on this socket wake up,
     /// and the descriptor itself stays valid until the transport is dropped (so no other
     /// thread can ever poll a reused descriptor number).
     pub fn shutdown(&self) {
+        if let Some(tls) = &self.tls {
+            let mut c = tls.lock();
+            c.send_close_notify();
+            let _ = self.flush_tls(&mut c);
+        }
         let _ = self.sock.shutdown(Shutdown::Both);
     }
 
     /// The local port.
     pub fn local_port(&self) -> u16 {
         self.sock.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The socket's descriptor, for polling several transports at once.
+    pub fn raw_fd(&self) -> libc::c_int {
+        self.sock.as_raw_fd()
     }
 }

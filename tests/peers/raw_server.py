@@ -9,7 +9,7 @@ Usage:
     raw_server.py --mode MODE [--deadline SECS] [--code N] [--reason STR]
 
     MODE: seed | record | silent | drop-fin | drop-rst | invalid-utf8 | ping
-          | server-close | send-then-close | no-upgrade | stall | linger
+          | server-close | send-then-close | no-upgrade | stall | linger | slow-reader
 
 Binds 127.0.0.1 on an ephemeral port, prints ``PORT <n>`` on its own line,
 handles each accepted connection in its own thread, and exits by itself
@@ -420,6 +420,20 @@ def mode_stall(conn, args):
     time.sleep(args.deadline)
 
 
+def mode_slow_reader(conn, args):
+    """Read steadily but slowly (128 KiB every 20 ms) until EOF: a send to this peer makes
+    progress all the time, so WS_OPTION_SEND_TIMEOUT must not fire."""
+    total = len(conn.buf)
+    conn.buf.clear()
+    while True:
+        chunk = conn.sock.recv(131072)
+        if not chunk:
+            break
+        total += len(chunk)
+        time.sleep(0.02)
+    emit({"event": "eof", "bytes": total})
+
+
 def mode_linger(conn, args):
     """Answer the close, then keep TCP open until the client closes it (RFC 6455 lets a
     client wait for the server's FIN; a client must not wait forever)."""
@@ -437,6 +451,7 @@ MODES = {
     "no-upgrade": mode_no_upgrade,
     "stall": mode_stall,
     "linger": mode_linger,
+    "slow-reader": mode_slow_reader,
     "seed": mode_seed,
     "record": mode_record,
     "silent": mode_silent,

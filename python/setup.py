@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from setuptools import setup
-from setuptools_rust import Binding, RustExtension
+from setuptools_rust import Binding, RustExtension, Strip
 from setuptools_rust import build_rust as _build_rust
 
 HERE = Path(__file__).resolve().parent
@@ -94,6 +94,9 @@ setup(
             path=str(CARGO_TOML),
             binding=Binding.NoBinding,
             debug=False,  # release, also for editable installs
+            # The crate's release profile keeps line tables (debug = 1) for its own tests;
+            # the shipped library drops them (20 MB -> a few MB) but keeps its symbols.
+            strip=Strip.Debug,
             env=env,
         )
     ],

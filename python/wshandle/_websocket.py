@@ -1,0 +1,779 @@
+"""The Pythonic layer: `WebSocket`, `Listener`, `connect` and `listen`.
+
+Every method is a thin wrapper around one C call (see include/wshandle.h for the states and
+result codes of each); failures raise the `WsError` subclass for the code. Timeouts are in
+seconds (``None`` = no timeout). All methods may be called from any thread: ctypes releases the
+GIL during each call, and the library's own rules apply — per connection, one receiving call
+and one sending call at a time; a second one raises `InvalidOperation` at once.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from typing import (
+    Any,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+from . import _bindings as _b
+from ._constants import BufferType, ErrorCode, Option, State
+from ._errors import InvalidOperation, WsError, error_for, error_name
+
+__all__ = ["WebSocket", "Listener", "connect", "listen"]
+
+Data = Union[bytes, str]
+BytesLike = Union[bytes, bytearray, memoryview]
+Headers = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+
+# Hot-path globals: one module-global lookup each instead of attribute chains.
+_ws_send = _b.ws_send
+_ws_receive = _b.ws_receive
+_string_at = _b.string_at
+_writable_address = _b.writable_address
+_send_argument = _b.send_argument
+_BUFFER_TYPES = tuple(BufferType)  # index = WS_BUFFER_* value
+
+_RECV_BUFFER_SIZE = 64 * 1024
+_U32_MAX = 0xFFFFFFFF
+_U64_MAX = 0xFFFFFFFFFFFFFFFF
+
+# C defaults (API.md); options equal to them are not set at all.
+_DEFAULT_CONNECT_TIMEOUT = 60.0
+_DEFAULT_SEND_TIMEOUT = 30.0
+_DEFAULT_CLOSE_TIMEOUT = 10.0
+_DEFAULT_KEEPALIVE_INTERVAL = 30.0
+
+
+def _check(rc: int) -> None:
+    if rc:
+        raise error_for(rc)
+
+
+def _busy(what: str) -> InvalidOperation:
+    code = ErrorCode.INVALID_OPERATION
+    return InvalidOperation(
+        code, error_name(code), f"another {what} is in progress on this handle (on another thread)"
+    )
+
+
+def _c_string(value: Any, what: str) -> bytes:
+    """str (UTF-8) or bytes for a NUL-terminated C string; a NUL inside is a ValueError."""
+    if isinstance(value, str):
+        b = value.encode("utf-8")
+    elif isinstance(value, bytes):
+        b = value
+    else:
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    if b"\0" in b:
+        raise ValueError(f"{what} must not contain NUL characters")
+    return b
+
+
+def _timeout_ms(value: Optional[float], what: str) -> int:
+    """Seconds (int or float; None = no timeout) to the library's u32 milliseconds (0 = none).
+    Rounds up, so a tiny positive timeout never turns into "none"."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds or None, not {type(value).__name__}")
+    if not value > 0 or math.isinf(value):
+        raise ValueError(f"{what} must be a positive, finite number of seconds (None for no limit), not {value!r}")
+    ms = math.ceil(value * 1000)
+    if ms > _U32_MAX:
+        raise ValueError(f"{what} is too long: at most {_U32_MAX / 1000} s")
+    return ms
+
+
+def _status_and_reason(code: Any, reason: Any) -> Tuple[int, Optional[bytes], int]:
+    if isinstance(code, bool) or not isinstance(code, int):
+        raise TypeError(f"close code must be an int, not {type(code).__name__}")
+    if not 0 <= code <= 0xFFFF:
+        raise ValueError(f"close code {code} is out of range (sendable: 1000-1003, 1007-1014, 3000-4999)")
+    if isinstance(reason, str):
+        r = reason.encode("utf-8")
+    elif isinstance(reason, bytes):
+        r = reason
+    else:
+        raise TypeError(f"close reason must be str or bytes, not {type(reason).__name__}")
+    return int(code), (r or None), len(r)
+
+
+def _subprotocol_list(subprotocols: Any) -> Optional[bytes]:
+    if subprotocols is None:
+        return None
+    if isinstance(subprotocols, (str, bytes)):
+        raise TypeError("subprotocols must be a list of str, e.g. ['chat'], not a single string")
+    names = []
+    for p in subprotocols:
+        if not isinstance(p, str):
+            raise TypeError(f"subprotocols must be str, not {type(p).__name__}")
+        if not p or "," in p or "\0" in p:
+            raise ValueError(f"invalid subprotocol name {p!r}")
+        names.append(p)
+    return ",".join(names).encode("utf-8") if names else None
+
+
+def _header_pairs(headers: Any) -> List[Tuple[bytes, bytes]]:
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    if isinstance(items, (str, bytes)):
+        raise TypeError("headers must be a mapping or an iterable of (name, value) pairs")
+    out = []
+    for pair in items:
+        try:
+            name, value = pair
+        except (TypeError, ValueError):
+            raise TypeError("headers must be a mapping or an iterable of (name, value) pairs") from None
+        out.append((_c_string(name, "header name"), _c_string(value, "header value")))
+    return out
+
+
+def _release(h: int) -> None:
+    _b.ws_close_handle(h)
+
+
+class _Handle:
+    """What connections and listeners share: the handle, its release, timeouts."""
+
+    __slots__ = ("_h", "_finalizer", "__weakref__")
+
+    _h: int
+
+    def _adopt(self, h: int) -> None:
+        self._h = h
+        self._finalizer = weakref.finalize(self, _release, h)
+
+    @property
+    def handle(self) -> int:
+        """The raw ``ws_handle`` (for passing to C code; it stays owned by this object)."""
+        return self._h
+
+    @property
+    def released(self) -> bool:
+        """True once `close_handle` released the handle (every later call raises `InvalidHandle`)."""
+        return not self._finalizer.alive
+
+    def close_handle(self) -> None:
+        """``ws_close_handle``: releases the handle at once, in any state, from any thread. An
+        open connection is dropped without a close handshake (call `close` first for a clean
+        close); calls blocked on the handle in other threads raise `Cancelled` within 100 ms.
+        Idempotent here (the C call's second-call WS_ERROR_INVALID_HANDLE is not raised); every
+        other method raises `InvalidHandle` afterwards."""
+        self._finalizer()
+
+    # ---- options ----------------------------------------------------------------------
+
+    def _set_timeout(self, option: int, seconds: Optional[float], what: str) -> None:
+        _check(_b.set_u32(self._h, option, _timeout_ms(seconds, what)))
+
+    def _get_timeout(self, option: int) -> Optional[float]:
+        rc, ms = _b.query_u32(self._h, option)
+        _check(rc)
+        return ms / 1000 if ms else None
+
+    def _apply_common(
+        self,
+        connect_timeout: Optional[float],
+        send_timeout: Optional[float],
+        receive_timeout: Optional[float],
+        close_timeout: Optional[float],
+        keepalive_interval: Optional[float],
+        keepalive_timeout: Optional[float],
+        max_message_size: Optional[int],
+        subprotocols: Optional[Sequence[str]],
+        tls_cert_file: Optional[str],
+        tls_key_file: Optional[str],
+    ) -> None:
+        h = self._h
+        for option, value, default, what in (
+            (Option.CONNECT_TIMEOUT, connect_timeout, _DEFAULT_CONNECT_TIMEOUT, "connect_timeout"),
+            (Option.SEND_TIMEOUT, send_timeout, _DEFAULT_SEND_TIMEOUT, "send_timeout"),
+            (Option.RECEIVE_TIMEOUT, receive_timeout, None, "receive_timeout"),
+            (Option.CLOSE_TIMEOUT, close_timeout, _DEFAULT_CLOSE_TIMEOUT, "close_timeout"),
+            (Option.KEEPALIVE_INTERVAL, keepalive_interval, _DEFAULT_KEEPALIVE_INTERVAL, "keepalive_interval"),
+            (Option.KEEPALIVE_TIMEOUT, keepalive_timeout, None, "keepalive_timeout"),
+        ):
+            ms = _timeout_ms(value, what)  # type and range checks even for the default
+            if value != default:
+                _check(_b.set_u32(h, option, ms))
+        if max_message_size is not None:
+            if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
+                raise TypeError(f"max_message_size must be an int or None, not {type(max_message_size).__name__}")
+            if not 0 < max_message_size <= _U64_MAX:
+                raise ValueError(f"max_message_size must be a positive number of bytes (None for no limit), not {max_message_size}")
+            _check(_b.set_u64(h, Option.MAX_MESSAGE_SIZE, max_message_size))
+        protocols = _subprotocol_list(subprotocols)
+        if protocols is not None:
+            _check(_b.set_string(h, Option.SUBPROTOCOLS, protocols))
+        for option, value, what in (
+            (Option.TLS_CERT_FILE, tls_cert_file, "tls_cert_file"),
+            (Option.TLS_KEY_FILE, tls_key_file, "tls_key_file"),
+        ):
+            if value is not None:
+                _check(_b.set_string(h, option, _c_string(_fspath(value), what)))
+
+    connect_timeout = property(
+        lambda self: self._get_timeout(Option.CONNECT_TIMEOUT),
+        lambda self, v: self._set_timeout(Option.CONNECT_TIMEOUT, v, "connect_timeout"),
+        doc="WS_OPTION_CONNECT_TIMEOUT in seconds (None = none): DNS, TCP and upgrade.",
+    )
+    send_timeout = property(
+        lambda self: self._get_timeout(Option.SEND_TIMEOUT),
+        lambda self, v: self._set_timeout(Option.SEND_TIMEOUT, v, "send_timeout"),
+        doc="WS_OPTION_SEND_TIMEOUT in seconds (None = none): a blocked send raises `Timeout` "
+        "and aborts the connection.",
+    )
+    receive_timeout = property(
+        lambda self: self._get_timeout(Option.RECEIVE_TIMEOUT),
+        lambda self, v: self._set_timeout(Option.RECEIVE_TIMEOUT, v, "receive_timeout"),
+        doc="WS_OPTION_RECEIVE_TIMEOUT in seconds (None = wait forever): `recv` raises `Timeout`; "
+        "the connection stays usable and nothing is lost. On a listener it also bounds `accept`.",
+    )
+    close_timeout = property(
+        lambda self: self._get_timeout(Option.CLOSE_TIMEOUT),
+        lambda self, v: self._set_timeout(Option.CLOSE_TIMEOUT, v, "close_timeout"),
+        doc="WS_OPTION_CLOSE_TIMEOUT in seconds (None = none): one deadline for all of `close`.",
+    )
+    keepalive_interval = property(
+        lambda self: self._get_timeout(Option.KEEPALIVE_INTERVAL),
+        lambda self, v: self._set_timeout(Option.KEEPALIVE_INTERVAL, v, "keepalive_interval"),
+        doc="WS_OPTION_KEEPALIVE_INTERVAL in seconds (None = off): ping while `recv` waits idle.",
+    )
+    keepalive_timeout = property(
+        lambda self: self._get_timeout(Option.KEEPALIVE_TIMEOUT),
+        lambda self, v: self._set_timeout(Option.KEEPALIVE_TIMEOUT, v, "keepalive_timeout"),
+        doc="WS_OPTION_KEEPALIVE_TIMEOUT in seconds (None = off): no frame from the peer this "
+        "long after a keepalive ping aborts the connection and `recv` raises `Timeout`.",
+    )
+
+    @property
+    def max_message_size(self) -> Optional[int]:
+        """WS_OPTION_MAX_MESSAGE_SIZE in bytes (None = no limit)."""
+        rc, n = _b.query_u64(self._h, Option.MAX_MESSAGE_SIZE)
+        _check(rc)
+        return n or None
+
+    @property
+    def local_port(self) -> int:
+        """WS_OPTION_LOCAL_PORT: a listener's bound port (and its connections'), or a client
+        connection's local port."""
+        rc, port = _b.query_u32(self._h, Option.LOCAL_PORT)
+        _check(rc)
+        return port
+
+
+class WebSocket(_Handle):
+    """A WebSocket connection handle (client from `connect`, server side from
+    `Listener.accept`).
+
+    Use it as a context manager: on exit it `close`s (the full, bounded handshake) if the
+    connection is still open and always releases the handle. One thread may receive while
+    another sends; `close` from any thread cancels a blocked `recv` (`Cancelled`).
+    """
+
+    __slots__ = ("_slot", "_rbuf", "_recv_lock", "_partial")
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        subprotocols: Optional[Sequence[str]] = None,
+        headers: Optional[Headers] = None,
+        connect_timeout: Optional[float] = _DEFAULT_CONNECT_TIMEOUT,
+        send_timeout: Optional[float] = _DEFAULT_SEND_TIMEOUT,
+        receive_timeout: Optional[float] = None,
+        close_timeout: Optional[float] = _DEFAULT_CLOSE_TIMEOUT,
+        keepalive_interval: Optional[float] = _DEFAULT_KEEPALIVE_INTERVAL,
+        keepalive_timeout: Optional[float] = None,
+        max_message_size: Optional[int] = None,
+        tls_ca_file: Optional[str] = None,
+        tls_insecure_skip_verify: Optional[bool] = None,
+        tls_cert_file: Optional[str] = None,
+        tls_key_file: Optional[str] = None,
+        proxy: Optional[str] = None,
+    ) -> None:
+        """``ws_open`` plus options and request headers: a client handle in `State.NONE`, no
+        I/O yet; call `connect`. Most code wants the module's `connect` function instead.
+        Arguments as for `wshandle.connect`."""
+        rc, h = _b.open_handle(_c_string(url, "url"))
+        _check(rc)
+        self._init_connection(h)
+        try:
+            self._apply_common(
+                connect_timeout, send_timeout, receive_timeout, close_timeout,
+                keepalive_interval, keepalive_timeout, max_message_size, subprotocols,
+                tls_cert_file, tls_key_file,
+            )
+            if tls_ca_file is not None:
+                _check(_b.set_string(h, Option.TLS_CA_FILE, _c_string(_fspath(tls_ca_file), "tls_ca_file")))
+            if tls_insecure_skip_verify is not None:
+                if not isinstance(tls_insecure_skip_verify, bool):
+                    raise TypeError("tls_insecure_skip_verify must be a bool")
+                _check(_b.set_u32(h, Option.TLS_INSECURE_SKIP_VERIFY, int(tls_insecure_skip_verify)))
+            if proxy is not None:
+                _check(_b.set_string(h, Option.PROXY, _c_string(proxy, "proxy")))
+            for name, value in _header_pairs(headers):
+                _check(_b.ws_add_request_header(h, name, value))
+        except BaseException:
+            self.close_handle()
+            raise
+
+    @classmethod
+    def _from_handle(cls, h: int) -> "WebSocket":
+        self = cls.__new__(cls)
+        self._init_connection(h)
+        return self
+
+    def _init_connection(self, h: int) -> None:
+        self._adopt(h)
+        self._slot = _b.OutSlot()
+        self._rbuf = None
+        self._recv_lock = threading.Lock()
+        self._partial = None
+
+    def __repr__(self) -> str:
+        try:
+            state = self.state.name
+        except WsError:
+            state = "released"
+        return f"<wshandle.WebSocket handle={self._h:#x} state={state}>"
+
+    # ---- connecting -------------------------------------------------------------------
+
+    def connect(self) -> "WebSocket":
+        """``ws_connect``: DNS, TCP and the HTTP upgrade within `connect_timeout`. Allowed in
+        `State.NONE`; after a failure the handle is back in NONE (the exception's
+        ``http_status`` tells a non-101 response's status). Returns self."""
+        rc = _b.ws_connect(self._h)
+        if rc:
+            err = error_for(rc)
+            qrc, status = _b.query_u32(self._h, Option.HTTP_STATUS)
+            if qrc == 0:
+                err.http_status = status
+            raise err
+        return self
+
+    # ---- sending ----------------------------------------------------------------------
+
+    def send(self, data: Union[str, BytesLike], *, text: Optional[bool] = None) -> None:
+        """Sends one whole message: ``str`` as text, bytes-like as binary (``text=True`` sends
+        UTF-8 bytes as text without a decode; ``text=False`` sends a str as binary). Returns
+        when every byte is handed to the OS. Allowed in OPEN and CLOSE_RECEIVED.
+
+        Raises `InvalidOperation` in other states or while another send runs, `InvalidParameter`
+        for invalid UTF-8 in a text message or while a fragmented message of the other type is
+        open, `Timeout` (send timeout; aborted), `ConnectionLost`, `Cancelled`."""
+        t = type(data)
+        if t is bytes:
+            rc = _ws_send(self._h, 2 if text else 0, data, len(data))
+        elif t is str:
+            b = data.encode("utf-8")
+            rc = _ws_send(self._h, 0 if text is False else 2, b, len(b))
+        else:
+            rc = self._send_other(data, 2 if text else 0)
+        if rc:
+            raise error_for(rc)
+
+    def send_fragment(self, data: Union[str, BytesLike], final: bool = False, *, text: Optional[bool] = None) -> None:
+        """Sends one piece of a fragmented message: ``final=False`` starts or continues it,
+        ``final=True`` ends it. The type follows ``data`` as for `send` (a text message may be
+        split anywhere, even inside a code point, by passing UTF-8 bytes with ``text=True``);
+        every piece must have the message's type, else `InvalidParameter` and nothing is sent."""
+        t = type(data)
+        if t is str:
+            data = data.encode("utf-8")
+            kind = 0 if text is False else 2
+        elif text:
+            kind = 2
+        else:
+            kind = 0
+        if not final:
+            kind += 1  # *_MESSAGE -> *_FRAGMENT
+        if type(data) is bytes:
+            rc = _ws_send(self._h, kind, data, len(data))
+        else:
+            rc = self._send_other(data, kind)
+        if rc:
+            raise error_for(rc)
+
+    def _send_other(self, data: Any, kind: int) -> int:
+        try:
+            arg, n, keep = _send_argument(data)
+        except TypeError:
+            raise TypeError(
+                f"send needs str or a bytes-like object, not {type(data).__name__}"
+            ) from None
+        rc = _ws_send(self._h, kind, arg, n)
+        del keep  # the buffer export lives until the call returned
+        return rc
+
+    # ---- receiving --------------------------------------------------------------------
+
+    def recv(self) -> Optional[Data]:
+        """Receives the next whole message: ``bytes`` for binary, ``str`` for text, or ``None``
+        when the peer's close frame arrived (then `close_status` tells its code and reason, and
+        the state is CLOSE_RECEIVED — answer with `close` or `shutdown` — or CLOSED after your
+        own `shutdown`). Blocks until then, `receive_timeout`, or cancellation. Allowed in OPEN
+        and CLOSE_SENT; one receiving call at a time per connection.
+
+        Raises `Timeout` (receive timeout: nothing is lost, a message half-read is kept and the
+        next `recv` returns all of it), `Cancelled` (`close`/`close_handle` on another thread),
+        `InvalidOperation` (other states, another `recv` running, or after `close` started),
+        `ConnectionLost` (TCP ended without a close frame), `ProtocolError`."""
+        if not self._recv_lock.acquire(False):
+            raise _busy("recv")
+        try:
+            buf = self._rbuf
+            if buf is None:
+                buf = self._rbuf = _b.ReceiveBuffer(_RECV_BUFFER_SIZE)
+            slot = self._slot
+            if self._partial is not None:
+                return self._recv_rest()
+            rc = _ws_receive(self._h, buf.addr, buf.size, slot.size_addr, slot.u32_addr)
+            if rc:
+                raise error_for(rc)
+            t = slot.u32.value
+            if t == 0:
+                return _string_at(buf.addr, slot.size.value)
+            if t == 2:
+                return _string_at(buf.addr, slot.size.value).decode("utf-8")
+            if t == 4:
+                return None
+            self._partial = [t == 3, [_string_at(buf.addr, slot.size.value)]]
+            return self._recv_rest()
+        finally:
+            self._recv_lock.release()
+
+    def _recv_rest(self) -> Data:
+        """The rest of a message whose first pieces are in ``self._partial``."""
+        buf = self._rbuf
+        slot = self._slot
+        is_text, parts = self._partial
+        while True:
+            rc = _ws_receive(self._h, buf.addr, buf.size, slot.size_addr, slot.u32_addr)
+            if rc:
+                raise error_for(rc)  # _partial stays: the next recv resumes
+            t = slot.u32.value
+            parts.append(_string_at(buf.addr, slot.size.value))
+            if t == 0 or t == 2:
+                break
+        self._partial = None
+        data = b"".join(parts)
+        return data.decode("utf-8") if is_text else data
+
+    def recv_into(self, buffer: Any) -> Tuple[int, BufferType]:
+        """Receives the next piece of the next message into a writable buffer (bytearray,
+        memoryview, array, mmap, ...) without copying, as ``ws_receive``: returns
+        ``(count, buffer_type)`` — ``*_FRAGMENT`` when more of the message follows,
+        ``*_MESSAGE`` for its last piece (possibly 0 bytes), `BufferType.CLOSE` (0 bytes) for
+        the peer's close frame. States and exceptions as for `recv`. Do not mix with a `recv`
+        that raised in the middle of a message."""
+        addr, size, keep = _writable_address(buffer)
+        if not self._recv_lock.acquire(False):
+            raise _busy("recv")
+        try:
+            slot = self._slot
+            rc = _ws_receive(self._h, addr, size, slot.size_addr, slot.u32_addr)
+            if rc:
+                raise error_for(rc)
+            return slot.size.value, _BUFFER_TYPES[slot.u32.value]
+        finally:
+            self._recv_lock.release()
+            del keep
+
+    def __iter__(self) -> Iterator[Data]:
+        """Yields messages (`recv`) until the peer's close frame arrives."""
+        while True:
+            message = self.recv()
+            if message is None:
+                return
+            yield message
+
+    # ---- closing ----------------------------------------------------------------------
+
+    def shutdown(self, code: int = 1000, reason: Union[str, bytes] = "") -> None:
+        """``ws_shutdown``: sends a close frame and returns without waiting (.NET's
+        CloseOutputAsync). OPEN → CLOSE_SENT: keep calling `recv` (or iterating) for what the
+        peer still sends, until it returns ``None``. CLOSE_RECEIVED → CLOSED. A `recv` blocked
+        on another thread carries on. Sendable codes: 1000-1003, 1007-1014, 3000-4999, or 1005
+        (no payload; reason must be empty); the reason is at most 123 bytes of UTF-8.
+
+        Raises `InvalidParameter` (bad code or reason; nothing sent), `InvalidOperation` (other
+        states, a second shutdown, another send running), `Timeout`, `ConnectionLost`."""
+        status, r, n = _status_and_reason(code, reason)
+        _check(_b.ws_shutdown(self._h, status, r, n))
+
+    def close(self, code: int = 1000, reason: Union[str, bytes] = "") -> None:
+        """``ws_close``: the full close handshake under one deadline (`close_timeout`): sends a
+        close frame unless one was sent, cancels a `recv` blocked on another thread (it raises
+        `Cancelled`), reads and discards data until the peer's close frame, tears TCP down.
+        Allowed in OPEN, CLOSE_SENT, CLOSE_RECEIVED; in CLOSED it does nothing. Afterwards only
+        `close_status`, `state` and `close_handle` are useful. Codes and reasons as for
+        `shutdown`.
+
+        Raises `Timeout` when the deadline passed (aborted), `ConnectionLost`/`ProtocolError`
+        (aborted), `InvalidParameter`, `InvalidOperation` (NONE, CONNECTING, ABORTED, or another
+        send running), `Cancelled` (`close_handle` meanwhile)."""
+        status, r, n = _status_and_reason(code, reason)
+        _check(_b.ws_close(self._h, status, r, n))
+
+    @property
+    def close_status(self) -> Optional[Tuple[int, str]]:
+        """``(code, reason)`` of the peer's close frame once it arrived (1005 when it had no
+        payload), ``(1006, "")`` once the connection ended without one; ``None`` before."""
+        rc, status, reason = _b.query_close_status(self._h)
+        if rc == ErrorCode.INVALID_OPERATION:
+            return None
+        _check(rc)
+        return status, reason.decode("utf-8", "replace")
+
+    @property
+    def state(self) -> State:
+        """The connection's `State` (``ws_query_state``)."""
+        rc, v = _b.query_state(self._h)
+        _check(rc)
+        return State(v)
+
+    # ---- what the handshake agreed -----------------------------------------------------
+
+    @property
+    def subprotocol(self) -> Optional[str]:
+        """The subprotocol the handshake agreed, or None (after `connect`/`accept`)."""
+        rc, value = _b.query_string(self._h, Option.SELECTED_SUBPROTOCOL)
+        _check(rc)
+        return value.decode("utf-8") or None
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status of the upgrade response (101 once connected)."""
+        rc, status = _b.query_u32(self._h, Option.HTTP_STATUS)
+        _check(rc)
+        return status
+
+    def response_header(self, name: str) -> Optional[str]:
+        """A header of the upgrade response (``ws_query_response_header``), or None when the
+        response did not carry it."""
+        fn = _b.ws_query_response_header
+        if fn is None:
+            raise NotImplementedError(
+                f"this build of libwshandle ({_b.library_path}) does not export ws_query_response_header"
+            )
+        key = _c_string(name, "header name")
+        n = _b.new_size()
+        rc = fn(self._h, key, None, 0, _b.addressof(n))
+        if rc == ErrorCode.HEADER_NOT_FOUND:
+            return None
+        if rc and rc != ErrorCode.INSUFFICIENT_BUFFER:
+            raise error_for(rc)
+        buf = _b.new_bytes_buffer(max(n.value, 1))
+        _check(fn(self._h, key, _b.addressof(buf), len(buf), _b.addressof(n)))
+        return buf.raw[: n.value].rstrip(b"\0").decode("utf-8", "replace")
+
+    # ---- context manager --------------------------------------------------------------
+
+    def __enter__(self) -> "WebSocket":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Closes with 1000 (1011 when an exception is propagating, whose close errors are then
+        not raised) if the connection is still open, then releases the handle."""
+        try:
+            if not self._finalizer.alive:
+                return
+            rc, state = _b.query_state(self._h)
+            if rc == 0 and state in (State.OPEN, State.CLOSE_SENT, State.CLOSE_RECEIVED):
+                if exc_type is None:
+                    self.close(1000)
+                else:
+                    _b.ws_close(self._h, 1011, None, 0)
+        finally:
+            self.close_handle()
+
+
+class Listener(_Handle):
+    """A listening socket (``ws_listen``) that hands out server-side `WebSocket`s with
+    `accept`. A context manager: releases the handle on exit. `close` (or `close_handle`) from
+    another thread cancels a waiting `accept` (`Cancelled`); accepted connections live on."""
+
+    __slots__ = ("_slot", "_accept_lock")
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        subprotocols: Optional[Sequence[str]] = None,
+        connect_timeout: Optional[float] = _DEFAULT_CONNECT_TIMEOUT,
+        send_timeout: Optional[float] = _DEFAULT_SEND_TIMEOUT,
+        receive_timeout: Optional[float] = None,
+        close_timeout: Optional[float] = _DEFAULT_CLOSE_TIMEOUT,
+        keepalive_interval: Optional[float] = _DEFAULT_KEEPALIVE_INTERVAL,
+        keepalive_timeout: Optional[float] = None,
+        max_message_size: Optional[int] = None,
+        tls_cert_file: Optional[str] = None,
+        tls_key_file: Optional[str] = None,
+    ) -> None:
+        """See `wshandle.listen`."""
+        rc, h = _b.listen_handle(_c_string(url, "url"))
+        _check(rc)
+        self._adopt(h)
+        self._slot = _b.OutSlot()
+        self._accept_lock = threading.Lock()
+        try:
+            self._apply_common(
+                connect_timeout, send_timeout, receive_timeout, close_timeout,
+                keepalive_interval, keepalive_timeout, max_message_size, subprotocols,
+                tls_cert_file, tls_key_file,
+            )
+        except BaseException:
+            self.close_handle()
+            raise
+
+    def __repr__(self) -> str:
+        if self.released:
+            return f"<wshandle.Listener handle={self._h:#x} released>"
+        return f"<wshandle.Listener handle={self._h:#x} port={self.port}>"
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful after listening on port 0)."""
+        return self.local_port
+
+    def accept(self) -> WebSocket:
+        """``ws_accept``: waits for one client to complete a valid upgrade on the listener's
+        path and returns its connection (state OPEN; it inherits the listener's timeouts).
+        Raises `Timeout` after the listener's `receive_timeout` (not fatal), `Cancelled` when the
+        listener is closed meanwhile, `InvalidOperation` while another `accept` runs."""
+        if not self._accept_lock.acquire(False):
+            raise _busy("accept")
+        try:
+            rc, h = _b.accept_handle(self._h, self._slot)
+            if rc:
+                raise error_for(rc)
+            return WebSocket._from_handle(h)
+        finally:
+            self._accept_lock.release()
+
+    def close(self) -> None:
+        """Stops listening and releases the handle (the same as `close_handle`); idempotent."""
+        self.close_handle()
+
+    def __enter__(self) -> "Listener":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close_handle()
+
+
+def _fspath(value: Any) -> Any:
+    return str(value) if hasattr(value, "__fspath__") else value
+
+
+def connect(
+    url: str,
+    *,
+    subprotocols: Optional[Sequence[str]] = None,
+    headers: Optional[Headers] = None,
+    connect_timeout: Optional[float] = _DEFAULT_CONNECT_TIMEOUT,
+    send_timeout: Optional[float] = _DEFAULT_SEND_TIMEOUT,
+    receive_timeout: Optional[float] = None,
+    close_timeout: Optional[float] = _DEFAULT_CLOSE_TIMEOUT,
+    keepalive_interval: Optional[float] = _DEFAULT_KEEPALIVE_INTERVAL,
+    keepalive_timeout: Optional[float] = None,
+    max_message_size: Optional[int] = None,
+    tls_ca_file: Optional[str] = None,
+    tls_insecure_skip_verify: Optional[bool] = None,
+    tls_cert_file: Optional[str] = None,
+    tls_key_file: Optional[str] = None,
+    proxy: Optional[str] = None,
+) -> WebSocket:
+    """Opens a client connection to a ``ws://host[:port]/path?query`` URL and returns the
+    connected `WebSocket` (state OPEN). Timeouts are in seconds, ``None`` for none/off:
+
+    - ``subprotocols``: offered, e.g. ``["chat"]``; `WebSocket.subprotocol` tells the choice.
+    - ``headers``: extra upgrade-request headers, a mapping or (name, value) pairs.
+    - ``connect_timeout`` (60): DNS + TCP + upgrade. ``send_timeout`` (30): a blocked send
+      fails and aborts. ``receive_timeout`` (None): `recv` raises `Timeout`, nothing is lost.
+      ``close_timeout`` (10): one deadline for `close`. ``keepalive_interval`` (30): ping while
+      `recv` waits idle. ``keepalive_timeout`` (None): abort when a keepalive ping goes
+      unanswered this long.
+    - ``max_message_size`` (None): a longer incoming message fails the connection (1009).
+    - ``tls_ca_file``, ``tls_insecure_skip_verify``, ``tls_cert_file``, ``tls_key_file``,
+      ``proxy``: passed to the library as given; a build without TLS/proxy support raises
+      `InvalidOption`.
+
+    Raises `InvalidUrl`, `CannotConnect`, `Timeout`, `ConnectionLost`, `ProtocolError` (the
+    exception's ``http_status`` holds a non-101 response's status), `TypeError`/`ValueError`
+    for wrong arguments. The handle is released when connecting fails.
+    """
+    ws = WebSocket(
+        url,
+        subprotocols=subprotocols,
+        headers=headers,
+        connect_timeout=connect_timeout,
+        send_timeout=send_timeout,
+        receive_timeout=receive_timeout,
+        close_timeout=close_timeout,
+        keepalive_interval=keepalive_interval,
+        keepalive_timeout=keepalive_timeout,
+        max_message_size=max_message_size,
+        tls_ca_file=tls_ca_file,
+        tls_insecure_skip_verify=tls_insecure_skip_verify,
+        tls_cert_file=tls_cert_file,
+        tls_key_file=tls_key_file,
+        proxy=proxy,
+    )
+    try:
+        return ws.connect()
+    except BaseException:
+        ws.close_handle()
+        raise
+
+
+def listen(
+    url: str,
+    *,
+    subprotocols: Optional[Sequence[str]] = None,
+    connect_timeout: Optional[float] = _DEFAULT_CONNECT_TIMEOUT,
+    send_timeout: Optional[float] = _DEFAULT_SEND_TIMEOUT,
+    receive_timeout: Optional[float] = None,
+    close_timeout: Optional[float] = _DEFAULT_CLOSE_TIMEOUT,
+    keepalive_interval: Optional[float] = _DEFAULT_KEEPALIVE_INTERVAL,
+    keepalive_timeout: Optional[float] = None,
+    max_message_size: Optional[int] = None,
+    tls_cert_file: Optional[str] = None,
+    tls_key_file: Optional[str] = None,
+) -> Listener:
+    """Binds a listener on a ``ws://host:port/path`` URL at once (port 0 picks a free port:
+    read `Listener.port`). Requests for another path get HTTP 404, malformed ones 400.
+
+    - ``subprotocols``: accepted, in order of preference.
+    - The timeouts and ``max_message_size`` are inherited by accepted connections;
+      ``receive_timeout`` also bounds `Listener.accept` and each pending upgrade request.
+    - ``tls_cert_file``/``tls_key_file``: passed to the library; a build without TLS raises
+      `InvalidOption`.
+
+    Raises `InvalidUrl`, `CannotConnect` (cannot bind), `TypeError`/`ValueError`.
+    """
+    return Listener(
+        url,
+        subprotocols=subprotocols,
+        connect_timeout=connect_timeout,
+        send_timeout=send_timeout,
+        receive_timeout=receive_timeout,
+        close_timeout=close_timeout,
+        keepalive_interval=keepalive_interval,
+        keepalive_timeout=keepalive_timeout,
+        max_message_size=max_message_size,
+        tls_cert_file=tls_cert_file,
+        tls_key_file=tls_key_file,
+    )

@@ -638,6 +638,29 @@ ws_error ws_query_option(ws_handle h,
  */
 ws_error ws_add_request_header(ws_handle h, const char *name, const char *value);
 
+/**
+ * Reads a header of the upgrade handshake by case-insensitive `name`: on a client handle, of
+ * the server's response (also after a failed `ws_connect` that got a response, e.g. a 401's
+ * `WWW-Authenticate`); on a connection from `ws_accept`, of the client's request (e.g.
+ * `Origin`, `Authorization`). A header that appears several times is joined with ", ".
+ *
+ * The value is copied to `value` with a terminating NUL, WinHTTP's way: on `WS_OK`,
+ * `*consumed` is its length without the NUL; when `value` is NULL or `len` is too small,
+ * nothing is written to `value`, `*consumed` is the size needed *including* the NUL, and the
+ * call returns `WS_ERROR_INSUFFICIENT_BUFFER`.
+ *
+ * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INCORRECT_HANDLE_TYPE` for a listener;
+ * `WS_ERROR_INVALID_PARAMETER` when `name` or `consumed` is NULL or `name` is not UTF-8;
+ * `WS_ERROR_INCORRECT_HANDLE_STATE` before any response arrived;
+ * `WS_ERROR_HEADER_NOT_FOUND` (12150) when the header is absent;
+ * `WS_ERROR_INSUFFICIENT_BUFFER`.
+ */
+ws_error ws_query_response_header(ws_handle h,
+                                  const char *name,
+                                  void *value,
+                                  size_t len,
+                                  size_t *consumed);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

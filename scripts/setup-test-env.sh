@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (or reuse) the test peers' environments for tests/peers/:
 #   - a Python venv with tests/peers/requirements.txt (websockets, websocket-client);
-#   - Node's `ws` from tests/peers/package-lock.json, installed with `npm ci`.
+#   - Node's `ws` from tests/peers/package-lock.json, installed with `npm ci`;
+#   - tinyproxy (Debian's package) for the proxy tests.
 #
 #   bash scripts/setup-test-env.sh                    # create/update, quiet on success
 #   bash scripts/setup-test-env.sh --print-python     # ... then print the venv's python path
@@ -56,6 +57,19 @@ if command -v flock >/dev/null 2>&1; then
     mkdir -p "$repo/target"
     exec 9>"$repo/target/.setup-test-env.lock"
     flock -w 600 9 || die "another setup-test-env.sh still holds $repo/target/.setup-test-env.lock after 600 s"
+fi
+
+# tinyproxy: the HTTP CONNECT proxy of tests/tls.rs, from Debian's packages. The tests start
+# their own instance on 127.0.0.1; the package's own service is kept from starting.
+if ! command -v tinyproxy >/dev/null 2>&1; then
+    guard=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        guard=/usr/sbin/policy-rc.d
+    fi
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tinyproxy; } \
+        >/dev/null 2>&1 || { rm -f ${guard:+"$guard"}; die "cannot install tinyproxy (apt-get install tinyproxy; run as root)"; }
+    if [ -n "$guard" ]; then rm -f "$guard"; fi
 fi
 
 # sha256 of the concatenation of the given files.

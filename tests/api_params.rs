@@ -241,10 +241,34 @@ fn options_set_query_and_validate() {
             WS_ERROR_INCORRECT_HANDLE_STATE
         );
     }
-    // TLS and proxy are not in this build
+    // proxy and TLS settings are validated and read back
+    for bad in [&b"chat"[..], b"https://p:1", b"http://p:port"] {
+        assert_code!(
+            ws_set_option(h, WS_OPTION_PROXY, bad.as_ptr().cast(), bad.len()),
+            WS_ERROR_INVALID_PARAMETER
+        );
+    }
+    let proxy = b"http://127.0.0.1:3128";
     assert_code!(
-        ws_set_option(h, WS_OPTION_PROXY, protos.as_ptr().cast(), 3),
-        WS_ERROR_INVALID_OPTION
+        ws_set_option(h, WS_OPTION_PROXY, proxy.as_ptr().cast(), proxy.len()),
+        WS_OK
+    );
+    let mut out = [0u8; 64];
+    let mut len = out.len();
+    assert_code!(
+        ws_query_option(h, WS_OPTION_PROXY, out.as_mut_ptr().cast(), &mut len),
+        WS_OK
+    );
+    assert_eq!(&out[..len], b"http://127.0.0.1:3128\0");
+    let two = 2u32;
+    assert_code!(
+        ws_set_option(
+            h,
+            WS_OPTION_TLS_INSECURE_SKIP_VERIFY,
+            (&two as *const u32).cast(),
+            4
+        ),
+        WS_ERROR_INVALID_PARAMETER
     );
     ws_close_handle(h);
 }

@@ -50,6 +50,24 @@ pub fn check_request_header(name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Header names and values of an HTTP head, in order.
+pub type Headers = Vec<(String, Vec<u8>)>;
+
+fn collect_headers(map: &tungstenite::http::HeaderMap) -> Headers {
+    map.iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+/// What the server's response said, kept even when the upgrade fails.
+#[derive(Debug, Default)]
+pub struct ResponseInfo {
+    /// The HTTP status.
+    pub status: Option<u16>,
+    /// The headers.
+    pub headers: Headers,
+}
+
 /// What a successful upgrade yields.
 #[derive(Debug)]
 pub struct Upgraded {
@@ -59,8 +77,8 @@ pub struct Upgraded {
     pub leftover: Vec<u8>,
 }
 
-/// Sends the upgrade request and checks the response. `status` receives the response's HTTP
-/// status as soon as it is known, even when the upgrade then fails.
+/// Sends the upgrade request and checks the response. `info` receives the response's HTTP
+/// status and headers as soon as they are known, even when the upgrade then fails.
 pub fn client_upgrade(
     t: &Transport,
     sig: &Signals,
@@ -68,7 +86,7 @@ pub fn client_upgrade(
     headers: &[(String, String)],
     subprotocols: &[String],
     deadline: Option<Instant>,
-    status: &mut Option<u16>,
+    info: &mut ResponseInfo,
 ) -> Result<Upgraded> {
     let mut req = url
         .uri
@@ -134,7 +152,8 @@ pub fn client_upgrade(
         }
         head.extend_from_slice(&chunk[..n]);
     };
-    *status = Some(response.status().as_u16());
+    info.status = Some(response.status().as_u16());
+    info.headers = collect_headers(response.headers());
     verify(&response, &derive_accept_key(key.as_bytes()), subprotocols)?;
     let subprotocol = header(&response, "Sec-WebSocket-Protocol").map(str::to_owned);
     Ok(Upgraded {
@@ -204,6 +223,8 @@ pub enum Verdict {
         response: Vec<u8>,
         /// The subprotocol chosen, if any.
         subprotocol: Option<String>,
+        /// The request's headers.
+        headers: Headers,
     },
     /// Send `response` (400, 404, 426 or 431) and drop the connection.
     Reject {
@@ -292,6 +313,7 @@ pub fn answer_request(head: &[u8], path: &str, accepted: &[String]) -> Option<(u
         Verdict::Accept {
             response: response.into_bytes(),
             subprotocol,
+            headers: collect_headers(req.headers()),
         },
     ))
 }
@@ -324,7 +346,9 @@ mod tests {
             Verdict::Accept {
                 response,
                 subprotocol,
+                headers,
             } => {
+                assert!(headers.iter().any(|(n, v)| n == "host" && v == b"x"));
                 let text = String::from_utf8(response).unwrap();
                 // RFC 6455 §1.3's example key and accept value
                 assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));

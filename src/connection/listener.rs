@@ -1,18 +1,19 @@
-//! The server role: a listening socket whose `ws_accept` completes upgrade handshakes and
-//! returns ordinary connections.
+//! The server role: a listening socket whose `ws_accept` completes upgrade handshakes (TLS
+//! first for `wss://`) and returns ordinary connections.
 //!
 //! Handshakes in progress are kept across `ws_accept` calls and driven together with one
-//! poll, so a slow or broken client (a wrong path, garbage, a request that never completes)
-//! never delays a good one.
+//! poll, so a slow or broken client (a wrong path, garbage, a request that never completes, a
+//! failed TLS handshake) never delays a good one.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::ErrorKind;
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::handshake::{answer_request, Verdict, MAX_HEAD};
+use super::handshake::{answer_request, Headers, Verdict, MAX_HEAD};
 use super::io::{write_all, Limit, Signals};
 use super::link::{Busy, Link};
 use super::options::{parse_subprotocols, Opt, Timeouts, Value};
@@ -20,31 +21,43 @@ use super::url::WsUrl;
 use super::Connection;
 use crate::error::{Error, Result, WS_ERROR_CANNOT_CONNECT, WS_ERROR_INVALID_OPTION};
 use crate::protocol::Role;
+use crate::transport::tls::{self, TlsOptions};
 use crate::transport::{self, Transport};
 
 /// At most this many handshakes may be in progress; the oldest is dropped to make room.
 const MAX_PENDING: usize = 1024;
 /// How long `ws_accept` stops accepting after the process ran out of descriptors.
-const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 struct Pending {
-    stream: TcpStream,
+    t: Transport,
     head: Vec<u8>,
     deadline: Option<Instant>,
     /// An error response being written before the connection is dropped.
     reply: Option<(Vec<u8>, usize)>,
 }
 
+/// A valid upgrade request, ready to be answered with 101.
+struct Ready {
+    used: usize,
+    response: Vec<u8>,
+    subprotocol: Option<String>,
+    headers: Headers,
+}
+
 enum Step {
     Wait,
     Drop,
-    Ready(usize, Vec<u8>, Option<String>),
+    Ready(Ready),
 }
 
 #[derive(Default)]
 struct ListenerConfig {
     subprotocols: Vec<String>,
     max_message: u64,
+    tls: TlsOptions,
+    /// Built from `tls` on first use, dropped when a TLS option changes.
+    server_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A listener handle's object.
@@ -59,22 +72,18 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds `ws://host:port/path` at once (port 0 picks a free port).
+    /// Binds `ws://` or `wss://host:port/path` at once (port 0 picks a free port).
     pub fn bind(url: &str) -> Result<Listener> {
         let url = WsUrl::parse(url)?;
         let addrs = transport::resolve(&url.host, url.port, None, &|| false)?;
-        let sock = TcpListener::bind(&addrs[..]).map_err(|e| {
+        let cannot = |e: std::io::Error| {
             Error::new(
                 WS_ERROR_CANNOT_CONNECT,
                 format!("cannot listen on {}:{}: {e}", url.host, url.port),
             )
-        })?;
-        sock.set_nonblocking(true).map_err(|e| {
-            Error::new(
-                WS_ERROR_CANNOT_CONNECT,
-                format!("cannot configure the socket: {e}"),
-            )
-        })?;
+        };
+        let sock = TcpListener::bind(&addrs[..]).map_err(cannot)?;
+        sock.set_nonblocking(true).map_err(cannot)?;
         Ok(Listener {
             sock,
             url,
@@ -92,14 +101,21 @@ impl Listener {
     }
 
     /// `ws_set_option` on a listener: timeouts (inherited by accepted connections),
-    /// subprotocols and the message size limit, at any time.
+    /// subprotocols, the message size limit and, for `wss://`, the certificate and key; at
+    /// any time, for the connections accepted afterwards.
     pub fn set_option(&self, opt: Opt, value: Value) -> Result<()> {
         opt.check_settable()?;
+        let mut c = self.config.lock();
         match (opt, value) {
             (o, Value::U32(ms)) if Timeouts::covers(o) => self.timeouts.set(o, ms),
-            (Opt::MaxMessageSize, Value::U64(n)) => self.config.lock().max_message = n,
-            (Opt::Subprotocols, Value::Str(s)) => {
-                self.config.lock().subprotocols = parse_subprotocols(&s)?
+            (Opt::MaxMessageSize, Value::U64(n)) => c.max_message = n,
+            (Opt::Subprotocols, Value::Str(s)) => c.subprotocols = parse_subprotocols(&s)?,
+            (Opt::TlsCertFile | Opt::TlsKeyFile, Value::Str(path)) if self.url.secure => {
+                match opt {
+                    Opt::TlsCertFile => c.tls.cert_file = Some(path),
+                    _ => c.tls.key_file = Some(path),
+                }
+                c.server_tls = None;
             }
             _ => return Err(not_for_listener()),
         }
@@ -108,17 +124,32 @@ impl Listener {
 
     /// `ws_query_option` on a listener.
     pub fn query_option(&self, opt: Opt) -> Result<Value> {
+        let c = self.config.lock();
         Ok(match opt {
             o if Timeouts::covers(o) => Value::U32(self.timeouts.get(o)),
-            Opt::MaxMessageSize => Value::U64(self.config.lock().max_message),
-            Opt::Subprotocols => Value::Str(self.config.lock().subprotocols.join(", ")),
-            Opt::LocalPort => Value::U32(u32::from(self.local_port())),
+            Opt::MaxMessageSize => Value::U64(c.max_message),
+            Opt::Subprotocols => Value::Str(c.subprotocols.join(", ")),
+            Opt::LocalPort => Value::U32(u32::from(self.sock.local_addr().map_or(0, |a| a.port()))),
+            Opt::TlsCertFile if self.url.secure => {
+                Value::Str(c.tls.cert_file.clone().unwrap_or_default())
+            }
+            Opt::TlsKeyFile if self.url.secure => {
+                Value::Str(c.tls.key_file.clone().unwrap_or_default())
+            }
             _ => return Err(not_for_listener()),
         })
     }
 
-    fn local_port(&self) -> u16 {
-        self.sock.local_addr().map_or(0, |a| a.port())
+    /// The TLS configuration of a `wss://` listener (`None` for `ws://`).
+    fn server_tls(&self) -> Result<Option<Arc<rustls::ServerConfig>>> {
+        if !self.url.secure {
+            return Ok(None);
+        }
+        let mut c = self.config.lock();
+        if c.server_tls.is_none() {
+            c.server_tls = Some(tls::server_config(&c.tls)?);
+        }
+        Ok(c.server_tls.clone())
     }
 
     /// `ws_accept`: blocks until one client completes a valid upgrade on our path, or
@@ -128,13 +159,14 @@ impl Listener {
             &self.accept_busy,
             "another ws_accept is running on this listener; at most one may run at a time",
         )?;
+        let server_tls = self.server_tls()?;
         let deadline = self.timeouts.deadline(Opt::ReceiveTimeout);
         let mut pending = self.pending.lock();
         let mut backoff: Option<Instant> = None;
         let mut last_error: Option<std::io::Error> = None;
         loop {
             self.sig.check()?;
-            if let Err(e) = self.take_new(&mut pending) {
+            if let Err(e) = self.take_new(&mut pending, &server_tls) {
                 backoff = Some(Instant::now() + ACCEPT_BACKOFF);
                 last_error = Some(e);
             }
@@ -145,10 +177,10 @@ impl Listener {
                     Step::Drop => {
                         pending.swap_remove(i);
                     }
-                    Step::Ready(used, response, subprotocol) => {
+                    Step::Ready(ready) => {
                         let p = pending.swap_remove(i);
                         // a client that vanished mid-handshake is just dropped
-                        if let Ok(conn) = self.finish(p, used, &response, subprotocol) {
+                        if let Ok(conn) = self.finish(p, ready) {
                             return Ok(conn);
                         }
                     }
@@ -163,7 +195,8 @@ impl Listener {
                 transport::pollfd(self.sock.as_raw_fd(), !backing_off, false),
             ];
             fds.extend(pending.iter().map(|p| {
-                transport::pollfd(p.stream.as_raw_fd(), p.reply.is_none(), p.reply.is_some())
+                let writing = p.reply.is_some() || p.t.has_pending_output();
+                transport::pollfd(p.t.raw_fd(), p.reply.is_none(), writing)
             }));
             let earliest = pending
                 .iter()
@@ -177,19 +210,22 @@ impl Listener {
             transport::poll(&mut fds, wake_at)
                 .map_err(|e| Error::connection(format!("poll failed: {e}")))?;
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Error::timeout(match last_error {
-                    Some(e) => format!(
-                        "no client completed an upgrade within WS_OPTION_RECEIVE_TIMEOUT; accepting failed with: {e}"
-                    ),
-                    None => "no client completed an upgrade within WS_OPTION_RECEIVE_TIMEOUT".to_owned(),
-                }));
+                let why =
+                    last_error.map_or(String::new(), |e| format!("; accepting failed with: {e}"));
+                return Err(Error::timeout(format!(
+                    "no client completed an upgrade within WS_OPTION_RECEIVE_TIMEOUT{why}"
+                )));
             }
         }
     }
 
     /// Accepts every connection waiting in the kernel's queue. An error other than "none
     /// left" (out of descriptors or memory) is returned so the caller backs off.
-    fn take_new(&self, pending: &mut Vec<Pending>) -> std::io::Result<()> {
+    fn take_new(
+        &self,
+        pending: &mut Vec<Pending>,
+        server_tls: &Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<()> {
         // A request must complete within the receive timeout, or the connect timeout when
         // there is none, so a client that never finishes cannot hold a slot for ever.
         let limit = self
@@ -204,14 +240,18 @@ impl Listener {
                 Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
                 Err(e) => return Err(e),
             };
-            if stream.set_nonblocking(true).is_err() {
-                continue;
-            }
+            let t = match server_tls {
+                Some(config) => rustls::ServerConnection::new(config.clone())
+                    .map_err(std::io::Error::other)
+                    .and_then(|s| Transport::with_tls(stream, s.into())),
+                None => Transport::new(stream),
+            };
+            let Ok(t) = t else { continue };
             if pending.len() >= MAX_PENDING {
                 pending.remove(0);
             }
             pending.push(Pending {
-                stream,
+                t,
                 head: Vec::new(),
                 deadline: limit.map(|d| Instant::now() + d),
                 reply: None,
@@ -219,17 +259,21 @@ impl Listener {
         }
     }
 
-    /// Moves one handshake forward without blocking.
+    /// Moves one handshake forward without blocking (for TLS, reading drives the TLS
+    /// handshake too).
     fn progress(&self, p: &mut Pending) -> Step {
         if let Some((response, sent)) = &mut p.reply {
             while *sent < response.len() {
-                match p.stream.write(&response[*sent..]) {
+                match p.t.write(&response[*sent..]) {
                     Ok(n) if n > 0 => *sent += n,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Wait,
                     _ => return Step::Drop,
                 }
             }
-            return Step::Drop; // the error response is out: close
+            return match p.t.flush() {
+                Ok(false) => Step::Wait,
+                _ => Step::Drop, // the error response is out: close
+            };
         }
         if p.deadline.is_some_and(|d| Instant::now() >= d) {
             return Step::Drop;
@@ -240,12 +284,12 @@ impl Listener {
             if room == 0 {
                 break;
             }
-            match p.stream.read(&mut chunk[..room]) {
+            match p.t.read(&mut chunk[..room]) {
                 Ok(0) => return Step::Drop,
                 Ok(n) => p.head.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return Step::Drop,
+                Err(_) => return Step::Drop, // includes a failed TLS handshake
             }
         }
         let accepted = self.config.lock().subprotocols.clone();
@@ -260,38 +304,43 @@ impl Listener {
                 Verdict::Accept {
                     response,
                     subprotocol,
+                    headers,
                 },
-            )) => Step::Ready(used, response, subprotocol),
+            )) => Step::Ready(Ready {
+                used,
+                response,
+                subprotocol,
+                headers,
+            }),
         }
     }
 
-    /// Sends the 101 response and wraps the socket as a server-side connection.
-    fn finish(
-        &self,
-        p: Pending,
-        used: usize,
-        response: &[u8],
-        subprotocol: Option<String>,
-    ) -> Result<Connection> {
-        let t = Transport::new(p.stream)
-            .map_err(|e| Error::connection(format!("cannot configure the socket: {e}")))?;
+    /// Sends the 101 response and wraps the transport as a server-side connection.
+    fn finish(&self, p: Pending, ready: Ready) -> Result<Connection> {
+        let limit = Limit::At(p.deadline);
         write_all(
-            &t,
+            &p.t,
             &self.sig,
-            response,
-            Limit::At(p.deadline),
+            &ready.response,
+            limit,
             "the upgrade response",
             "WS_OPTION_RECEIVE_TIMEOUT",
         )?;
         let max_message = self.config.lock().max_message;
-        let link = Link::new(t, Role::Server, max_message, &p.head[used..]);
-        Connection::accepted(self.url.clone(), link, &self.timeouts, subprotocol)
+        let link = Link::new(p.t, Role::Server, max_message, &p.head[ready.used..]);
+        Connection::accepted(
+            self.url.clone(),
+            link,
+            &self.timeouts,
+            ready.subprotocol,
+            ready.headers,
+        )
     }
 }
 
 fn not_for_listener() -> Error {
     Error::new(
         WS_ERROR_INVALID_OPTION,
-        "this option does not apply to a listener (listeners take timeouts, WS_OPTION_SUBPROTOCOLS, WS_OPTION_MAX_MESSAGE_SIZE and WS_OPTION_LOCAL_PORT)",
+        "this option does not apply to this listener (listeners take the timeouts, WS_OPTION_SUBPROTOCOLS, WS_OPTION_MAX_MESSAGE_SIZE and WS_OPTION_LOCAL_PORT; wss:// listeners also WS_OPTION_TLS_CERT_FILE and WS_OPTION_TLS_KEY_FILE)",
     )
 }

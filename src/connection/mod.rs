@@ -9,6 +9,7 @@ mod link;
 mod listener;
 mod ops;
 pub mod options;
+mod proxy;
 mod url;
 
 pub use handshake::check_request_header;
@@ -26,8 +27,11 @@ use crate::error::{Error, Result, WS_ERROR_INCORRECT_HANDLE_STATE, WS_ERROR_INVA
 use crate::protocol::close::State;
 use crate::protocol::send::SendKind;
 use crate::protocol::Role;
+use crate::transport::tls::{self, TlsOptions};
 use crate::transport::{self, Transport};
+use handshake::Headers;
 use options::{Opt, Timeouts, Value};
+use proxy::Proxy;
 
 /// Settings fixed at `ws_connect`.
 #[derive(Clone, Debug)]
@@ -36,6 +40,8 @@ struct Config {
     headers: Vec<(String, String)>,
     subprotocols: Vec<String>,
     max_message: u64,
+    tls: TlsOptions,
+    proxy: Option<Proxy>,
 }
 
 /// What the upgrade told us.
@@ -43,6 +49,8 @@ struct Config {
 struct Negotiated {
     http_status: Option<u16>,
     subprotocol: Option<String>,
+    /// A client's: the upgrade response's headers; an accepted connection's: the request's.
+    headers: Headers,
 }
 
 /// A connection handle's object.
@@ -67,6 +75,8 @@ impl Connection {
                 headers: Vec::new(),
                 subprotocols: Vec::new(),
                 max_message: 0,
+                tls: TlsOptions::default(),
+                proxy: None,
             }),
             negotiated: Mutex::new(negotiated),
             connecting: AtomicBool::new(false),
@@ -138,11 +148,68 @@ impl Connection {
                 self.config.lock().subprotocols = list;
                 Ok(())
             }
+            (Opt::TlsInsecureSkipVerify, Value::U32(v)) => {
+                if v > 1 {
+                    return Err(Error::param(
+                        "WS_OPTION_TLS_INSECURE_SKIP_VERIFY takes 0 or 1",
+                    ));
+                }
+                self.before_connect("WS_OPTION_TLS_INSECURE_SKIP_VERIFY")?;
+                self.config.lock().tls.insecure = v == 1;
+                Ok(())
+            }
+            (Opt::TlsCaFile | Opt::TlsCertFile | Opt::TlsKeyFile, Value::Str(path)) => {
+                self.before_connect("TLS options")?;
+                let path = (!path.is_empty()).then_some(path);
+                let mut c = self.config.lock();
+                match opt {
+                    Opt::TlsCaFile => c.tls.ca_file = path,
+                    Opt::TlsCertFile => c.tls.cert_file = path,
+                    _ => c.tls.key_file = path,
+                }
+                Ok(())
+            }
+            (Opt::Proxy, Value::Str(url)) => {
+                let proxy = if url.is_empty() {
+                    None
+                } else {
+                    Some(Proxy::parse(&url)?)
+                };
+                self.before_connect("WS_OPTION_PROXY")?;
+                self.config.lock().proxy = proxy;
+                Ok(())
+            }
             _ => Err(Error::new(
                 WS_ERROR_INVALID_OPTION,
-                "TLS and proxy options arrive with wss:// support; this build speaks ws:// only",
+                "this option does not apply to a connection",
             )),
         }
+    }
+
+    /// `ws_query_response_header`: a header of the upgrade response (a client's) or request
+    /// (an accepted connection's), by case-insensitive name; repeated headers are joined with
+    /// ", " as HTTP allows.
+    pub fn response_header(&self, name: &str) -> Result<Vec<u8>> {
+        let n = self.negotiated.lock();
+        if n.http_status.is_none() {
+            return Err(Error::new(
+                WS_ERROR_INCORRECT_HANDLE_STATE,
+                "no upgrade response has arrived yet: call ws_connect first",
+            ));
+        }
+        let values: Vec<&[u8]> = n
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+            .collect();
+        if values.is_empty() {
+            return Err(Error::new(
+                crate::error::WS_ERROR_HEADER_NOT_FOUND,
+                format!("the upgrade response has no {name} header"),
+            ));
+        }
+        Ok(values.join(&b", "[..]))
     }
 
     /// `ws_query_option`.
@@ -175,9 +242,29 @@ impl Connection {
                 Some(l) => Ok(Value::U32(u32::from(l.t.local_port()))),
                 None => not_yet("the local port"),
             },
+            Opt::TlsInsecureSkipVerify => {
+                Ok(Value::U32(u32::from(self.config.lock().tls.insecure)))
+            }
+            Opt::TlsCaFile | Opt::TlsCertFile | Opt::TlsKeyFile => {
+                let c = self.config.lock();
+                let v = match opt {
+                    Opt::TlsCaFile => &c.tls.ca_file,
+                    Opt::TlsCertFile => &c.tls.cert_file,
+                    _ => &c.tls.key_file,
+                };
+                Ok(Value::Str(v.clone().unwrap_or_default()))
+            }
+            Opt::Proxy => Ok(Value::Str(
+                self.config
+                    .lock()
+                    .proxy
+                    .as_ref()
+                    .map_or(String::new(), Proxy::to_url),
+            )),
+            // timeouts are answered above
             _ => Err(Error::new(
                 WS_ERROR_INVALID_OPTION,
-                "TLS and proxy options arrive with wss:// support; this build speaks ws:// only",
+                "this option does not apply to a connection",
             )),
         }
     }
@@ -189,10 +276,12 @@ impl Connection {
         link: Link,
         timeouts: &Timeouts,
         subprotocol: Option<String>,
+        request_headers: Headers,
     ) -> Result<Connection> {
         let negotiated = Negotiated {
             http_status: Some(101),
             subprotocol,
+            headers: request_headers,
         };
         let conn = Connection::new(Role::Server, url, negotiated)?;
         conn.timeouts.copy_from(timeouts);
@@ -232,21 +321,50 @@ impl Connection {
         let deadline = self.timeouts.deadline(Opt::ConnectTimeout);
         let cancelled = || self.sig.is_cancelled();
         *self.negotiated.lock() = Negotiated::default();
-        let addrs = transport::resolve(&cfg.url.host, cfg.url.port, deadline, &cancelled)?;
-        let stream = transport::connect(&addrs, &self.sig.waker, deadline, &cancelled)?;
-        let t = Transport::new(stream)
-            .map_err(|e| Error::connection(format!("cannot configure the socket: {e}")))?;
-        let mut status = None;
+        let url = &cfg.url;
+        let (host, port) = match &cfg.proxy {
+            Some(p) => (p.host.as_str(), p.port),
+            None => (url.host.as_str(), url.port),
+        };
+        let addrs = transport::resolve(host, port, deadline, &cancelled)?;
+        let mut stream = transport::connect(&addrs, &self.sig.waker, deadline, &cancelled)?;
+        let socket_error =
+            |e: std::io::Error| Error::connection(format!("cannot configure the socket: {e}"));
+        if cfg.proxy.is_some() {
+            let t = Transport::new(stream).map_err(socket_error)?;
+            proxy::tunnel(&t, &self.sig, &url.host, url.port, deadline)?;
+            stream = t.into_stream();
+        }
+        let t = if url.secure {
+            let config = tls::client_config(&cfg.tls)?;
+            let session = rustls::ClientConnection::new(config, tls::server_name(&url.host)?)
+                .map_err(|e| {
+                    Error::new(
+                        crate::error::WS_ERROR_SECURE_FAILURE,
+                        format!("TLS set-up failed: {e}"),
+                    )
+                })?;
+            let t = Transport::with_tls(stream, session.into()).map_err(socket_error)?;
+            t.handshake(&url.host, &self.sig.waker, deadline, &cancelled)?;
+            t
+        } else {
+            Transport::new(stream).map_err(socket_error)?
+        };
+        let mut info = handshake::ResponseInfo::default();
         let up = handshake::client_upgrade(
             &t,
             &self.sig,
-            &cfg.url,
+            url,
             &cfg.headers,
             &cfg.subprotocols,
             deadline,
-            &mut status,
+            &mut info,
         );
-        self.negotiated.lock().http_status = status;
+        {
+            let mut n = self.negotiated.lock();
+            n.http_status = info.status;
+            n.headers = info.headers;
+        }
         let up = up?;
         self.sig.check()?;
         self.negotiated.lock().subprotocol = up.subprotocol;

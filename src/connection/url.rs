@@ -11,8 +11,10 @@ pub struct WsUrl {
     pub uri: Uri,
     /// The host, without brackets for IPv6 literals.
     pub host: String,
-    /// The port (80 by default).
+    /// The port (80 for ws://, 443 for wss:// by default).
     pub port: u16,
+    /// `wss://`: TLS.
+    pub secure: bool,
     /// Path and query, `/` when empty.
     pub path: String,
 }
@@ -26,18 +28,13 @@ impl WsUrl {
                 format!("cannot parse the URL {url:?}: {e}"),
             )
         })?;
-        let port = match uri.scheme_str() {
-            Some(s) if s.eq_ignore_ascii_case("ws") => 80,
-            Some(s) if s.eq_ignore_ascii_case("wss") => {
-                return Err(Error::new(
-                    WS_ERROR_UNRECOGNIZED_SCHEME,
-                    "wss:// (TLS) is not built into this version of wshandle yet; use ws://",
-                ))
-            }
+        let (port, secure) = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("ws") => (80, false),
+            Some(s) if s.eq_ignore_ascii_case("wss") => (443, true),
             Some(s) => {
                 return Err(Error::new(
                     WS_ERROR_UNRECOGNIZED_SCHEME,
-                    format!("the scheme {s:?} is not a WebSocket scheme: use ws://"),
+                    format!("the scheme {s:?} is not a WebSocket scheme: use ws:// or wss://"),
                 ))
             }
             None => {
@@ -95,6 +92,7 @@ impl WsUrl {
         Ok(WsUrl {
             host: host.to_owned(),
             port,
+            secure,
             path,
             uri,
         })
@@ -125,10 +123,8 @@ mod tests {
             WsUrl::parse("http://x/").unwrap_err().code,
             WS_ERROR_UNRECOGNIZED_SCHEME
         );
-        assert_eq!(
-            WsUrl::parse("wss://x/").unwrap_err().code,
-            WS_ERROR_UNRECOGNIZED_SCHEME
-        );
+        let u = WsUrl::parse("wss://example.com/a").unwrap();
+        assert_eq!((u.port, u.secure), (443, true));
         for bad in [
             "",
             "not a url",

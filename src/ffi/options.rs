@@ -186,3 +186,53 @@ pub extern "C" fn ws_add_request_header(
         })
     })
 }
+
+/// Reads a header of the upgrade handshake by case-insensitive `name`: on a client handle, of
+/// the server's response (also after a failed `ws_connect` that got a response, e.g. a 401's
+/// `WWW-Authenticate`); on a connection from `ws_accept`, of the client's request (e.g.
+/// `Origin`, `Authorization`). A header that appears several times is joined with ", ".
+///
+/// The value is copied to `value` with a terminating NUL, WinHTTP's way: on `WS_OK`,
+/// `*consumed` is its length without the NUL; when `value` is NULL or `len` is too small,
+/// nothing is written to `value`, `*consumed` is the size needed *including* the NUL, and the
+/// call returns `WS_ERROR_INSUFFICIENT_BUFFER`.
+///
+/// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INCORRECT_HANDLE_TYPE` for a listener;
+/// `WS_ERROR_INVALID_PARAMETER` when `name` or `consumed` is NULL or `name` is not UTF-8;
+/// `WS_ERROR_INCORRECT_HANDLE_STATE` before any response arrived;
+/// `WS_ERROR_HEADER_NOT_FOUND` (12150) when the header is absent;
+/// `WS_ERROR_INSUFFICIENT_BUFFER`.
+#[no_mangle]
+pub extern "C" fn ws_query_response_header(
+    h: ws_handle,
+    name: *const std::ffi::c_char,
+    value: *mut std::ffi::c_void,
+    len: usize,
+    consumed: *mut usize,
+) -> ws_error {
+    guard(|| {
+        with_conn(h, |c| {
+            let name = c_str(name, "name")?;
+            non_null(consumed, "consumed")?;
+            let v = c.response_header(name)?;
+            // SAFETY: `consumed` checked non-NULL; `value` has `len` bytes of room per the
+            // caller, and is written only when the value and its NUL fit.
+            unsafe {
+                if value.is_null() || len < v.len() + 1 {
+                    *consumed = v.len() + 1;
+                    return Err(Error::new(
+                        WS_ERROR_INSUFFICIENT_BUFFER,
+                        format!(
+                            "the header's value needs {} bytes with its NUL",
+                            v.len() + 1
+                        ),
+                    ));
+                }
+                std::ptr::copy_nonoverlapping(v.as_ptr(), value.cast::<u8>(), v.len());
+                *value.cast::<u8>().add(v.len()) = 0;
+                *consumed = v.len();
+            }
+            Ok(())
+        })
+    })
+}

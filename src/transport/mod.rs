@@ -304,6 +304,11 @@ impl Transport {
         self.sock.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// Gives the TCP stream back (plain transports only: a proxy tunnel before TLS).
+    pub fn into_stream(self) -> TcpStream {
+        self.sock
+    }
+
     /// The socket's descriptor, for polling several transports at once.
     pub fn raw_fd(&self) -> libc::c_int {
         self.sock.as_raw_fd()

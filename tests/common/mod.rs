@@ -2,7 +2,10 @@
 //! installed by scripts/setup-test-env.sh), and small wrappers over the C API.
 #![allow(dead_code)]
 
+mod certs;
 mod cprog;
+#[allow(unused_imports)]
+pub use certs::PKI;
 #[allow(unused_imports)]
 pub use cprog::*;
 

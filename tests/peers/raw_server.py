@@ -48,6 +48,7 @@ OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 DATA_OPCODES = (OP_CONT, OP_TEXT, OP_BINARY)
 
 _print_lock = threading.Lock()
+ARGS = None  # the parsed command line, set by main()
 
 
 def emit(obj):
@@ -231,14 +232,22 @@ def do_handshake(conn):
         conn.sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         emit({"event": "error", "where": "handshake", "error": "missing Sec-WebSocket-Key"})
         return False
+    extra = "".join(f"{h}\r\n" for h in ARGS.header)
+    if ARGS.status != 101:
+        conn.sock.sendall(
+            f"HTTP/1.1 {ARGS.status} Refused\r\nContent-Length: 0\r\n{extra}\r\n".encode("latin-1")
+        )
+        emit({"event": "refused", "status": ARGS.status})
+        return False
     conn.sock.sendall(
         (
             "HTTP/1.1 101 Switching Protocols\r\n"
             "Upgrade: websocket\r\n"
             "Connection: Upgrade\r\n"
             f"Sec-WebSocket-Accept: {accept_key(key)}\r\n"
+            f"{extra}"
             "\r\n"
-        ).encode("ascii")
+        ).encode("latin-1")
     )
     return True
 
@@ -467,6 +476,10 @@ MODES = {
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", required=True, choices=sorted(MODES))
+    p.add_argument("--status", type=int, default=101,
+                   help="answer the upgrade with this HTTP status instead of 101 (then close)")
+    p.add_argument("--header", action="append", default=[],
+                   help="an extra header line for the upgrade response, e.g. 'X-A: b' (repeatable)")
     p.add_argument("--deadline", type=float, default=60.0,
                    help="seconds after which the process exits by itself (default 60)")
     p.add_argument("--code", type=int, default=1001,
@@ -474,6 +487,8 @@ def main():
     p.add_argument("--reason", default="going away",
                    help="close reason for server-close / send-then-close (default 'going away')")
     args = p.parse_args()
+    global ARGS
+    ARGS = args
 
     start_watchdog(args.deadline)
     end = time.monotonic() + args.deadline

@@ -184,6 +184,7 @@ def main():
     p.add_argument("--scenario", required=True, choices=["echo", "seed"])
     p.add_argument("--deadline", type=float, default=60.0,
                    help="seconds after which the process gives up and exits 1 (default 60)")
+    p.add_argument("--ca", help="for wss://: trust this PEM CA bundle")
     args = p.parse_args()
     args.end = time.monotonic() + args.deadline
     start_watchdog(args.deadline)
@@ -197,6 +198,7 @@ def main():
             compression=None,
             ping_interval=None,  # no unsolicited keepalive pings
             proxy=None,
+            ssl=tls_context(args),
             open_timeout=args.deadline,
             close_timeout=args.deadline,
         ) as ws:
@@ -209,6 +211,14 @@ def main():
     except Exception as e:  # noqa: BLE001
         fail(e, where)
     os._exit(0)
+
+
+def tls_context(args):
+    if not args.url.startswith("wss://"):
+        return None
+    import ssl
+
+    return ssl.create_default_context(cafile=args.ca)
 
 
 def fail(e, where):

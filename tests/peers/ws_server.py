@@ -115,6 +115,12 @@ def make_handler(args):
 
 
 async def amain(args):
+    tls = None
+    if args.tls_cert:
+        import ssl
+
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     async with serve(
         make_handler(args),
         "127.0.0.1",
@@ -122,6 +128,7 @@ async def amain(args):
         max_size=None,
         compression=None,
         ping_interval=None,  # no unsolicited keepalive pings in tests
+        ssl=tls,
     ) as server:
         port = server.sockets[0].getsockname()[1]
         with _print_lock:
@@ -138,6 +145,8 @@ def main():
     p.add_argument("--deadline", type=float, default=60.0,
                    help="seconds after which the process exits by itself (default 60)")
     p.add_argument("--code", type=int, default=1001, help="close code for server-close (default 1001)")
+    p.add_argument("--tls-cert", help="serve wss:// with this PEM certificate chain")
+    p.add_argument("--tls-key", help="the PEM private key for --tls-cert")
     p.add_argument("--reason", default="going away", help="close reason for server-close (default 'going away')")
     args = p.parse_args()
 

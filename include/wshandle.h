@@ -210,27 +210,35 @@
 #define WS_OPTION_LOCAL_PORT 1006
 
 /**
- * String, path: a PEM bundle that replaces the system trust store (wss://; not in this build).
+ * String, path: a PEM bundle of CA certificates that replaces the system trust store for
+ * `wss://` (the system's is `/etc/ssl/certs`, as libcurl and WinHTTP users expect). Set before
+ * `ws_connect`; "" restores the system roots.
  */
 #define WS_OPTION_TLS_CA_FILE 1007
 
 /**
- * `uint32_t` 0/1: skip certificate checks (wss://; not in this build).
+ * `uint32_t` 0/1, default 0: skip the certificate chain and host-name checks of `wss://`.
+ * DANGEROUS: anyone on the network path can then impersonate the server and read and change
+ * all traffic. For tests against throwaway certificates only; use `WS_OPTION_TLS_CA_FILE` to
+ * trust a private CA instead. Set before `ws_connect`.
  */
 #define WS_OPTION_TLS_INSECURE_SKIP_VERIFY 1008
 
 /**
- * String, path: a PEM certificate chain (wss://; not in this build).
+ * String, path: a PEM certificate chain: a `wss://` listener's certificate (required there),
+ * or a client certificate for servers that ask for one.
  */
 #define WS_OPTION_TLS_CERT_FILE 1009
 
 /**
- * String, path: the PEM private key for `WS_OPTION_TLS_CERT_FILE` (wss://; not in this build).
+ * String, path: the PEM private key (PKCS#8, PKCS#1 or SEC1) for `WS_OPTION_TLS_CERT_FILE`.
  */
 #define WS_OPTION_TLS_KEY_FILE 1010
 
 /**
- * String, `http://host:port`: an HTTP CONNECT proxy (not in this build).
+ * String, `http://host:port`: tunnel `ws://` and `wss://` through this HTTP CONNECT proxy; a
+ * proxy that refuses is `WS_ERROR_CANNOT_CONNECT` with its status in the detail. Set before
+ * `ws_connect`; "" for none.
  */
 #define WS_OPTION_PROXY 1011
 
@@ -450,14 +458,14 @@ const char *ws_error_name(ws_error code);
 size_t ws_last_error_message(char *buf, size_t len);
 
 /**
- * Creates a client handle for `url` (`ws://host[:port]/path?query`) and writes it to
+ * Creates a client handle for `url` (`ws://` or `wss://host[:port]/path?query`) and writes it to
  * `*out_ws`. No I/O happens until `ws_connect`. The handle starts in `WS_STATE_NONE`; set
  * options and request headers now.
  *
  * Returns `WS_OK`; `WS_ERROR_INVALID_PARAMETER` when `url` or `out_ws` is NULL or `url` is not
  * UTF-8; `WS_ERROR_INVALID_URL` when the URL cannot be parsed (or has user info or a
- * fragment); `WS_ERROR_UNRECOGNIZED_SCHEME` for a scheme other than `ws` (`wss://` arrives
- * with TLS support). Release the handle with `ws_close_handle`.
+ * fragment); `WS_ERROR_UNRECOGNIZED_SCHEME` for a scheme other than `ws` or `wss`. Release
+ * the handle with `ws_close_handle`.
  */
 ws_error ws_open(const char *url, ws_handle *out_ws);
 
@@ -483,7 +491,8 @@ ws_error ws_query_state(ws_handle h, uint32_t *state);
 ws_error ws_close_handle(ws_handle h);
 
 /**
- * Connects: DNS, TCP connect and the HTTP upgrade, all within `WS_OPTION_CONNECT_TIMEOUT`.
+ * Connects: DNS, TCP connect (through `WS_OPTION_PROXY` if set), the TLS handshake for
+ * `wss://`, and the HTTP upgrade, all within `WS_OPTION_CONNECT_TIMEOUT`.
  * Blocks until done. Allowed in `WS_STATE_NONE` (the state is `WS_STATE_CONNECTING` while it
  * runs, `WS_STATE_OPEN` after). After a failure the handle is back in `WS_STATE_NONE` and
  * `ws_connect` may be called again; `WS_OPTION_HTTP_STATUS` then tells a non-101 response's
@@ -491,7 +500,9 @@ ws_error ws_close_handle(ws_handle h);
  *
  * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_OPERATION` when not in
  * `WS_STATE_NONE`; `WS_ERROR_NAME_NOT_RESOLVED`; `WS_ERROR_CANNOT_CONNECT`;
- * `WS_ERROR_TIMEOUT`; `WS_ERROR_CONNECTION_ERROR` when the server closed the connection
+ * `WS_ERROR_TIMEOUT`; `WS_ERROR_SECURE_FAILURE` when TLS fails (the detail says why: unknown
+ * issuer, expired, name mismatch, a handshake alert; or unreadable certificate files);
+ * `WS_ERROR_CONNECTION_ERROR` when the server closed the connection
  * before answering; `WS_ERROR_INVALID_SERVER_RESPONSE` for a response that is not a valid
  * 101 upgrade (wrong status, missing `Upgrade`/`Connection`, wrong `Sec-WebSocket-Accept`,
  * a subprotocol or extension that was not offered, a head over 16 KiB);

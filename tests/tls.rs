@@ -71,6 +71,27 @@ fn expect_secure_failure(
 }
 
 #[test]
+fn the_close_handshake_over_tls_ends_with_close_notify() {
+    let mut peer = Peer::raw(
+        "record",
+        &[
+            "--tls-cert",
+            path(&PKI.good.0),
+            "--tls-key",
+            path(&PKI.good.1),
+        ],
+    );
+    let (h, code) = wss_connect(&format!("wss://127.0.0.1:{}/", peer.port), Some(&PKI.ca));
+    assert_code!(code, WS_OK);
+    assert_code!(send(h, WS_BUFFER_BINARY_MESSAGE, b"x"), WS_OK);
+    assert_code!(close(h, 1000, b""), WS_OK);
+    assert_eq!(peer.event("close")["code"], 1000);
+    let ev = peer.event("tls-closed");
+    assert_eq!(ev["close_notify"], true, "{ev}");
+    ws_close_handle(h);
+}
+
+#[test]
 fn certificate_failures_say_what_is_wrong() {
     // not trusted: the system roots do not know our CA
     expect_secure_failure(&PKI.good, "127.0.0.1", None, "unknown issuer");

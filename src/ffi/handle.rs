@@ -5,14 +5,14 @@ use super::{c_str, guard, issue_conn, non_null, with_conn};
 use crate::connection::Connection;
 use crate::handles;
 
-/// Creates a client handle for `url` (`ws://host[:port]/path?query`) and writes it to
+/// Creates a client handle for `url` (`ws://` or `wss://host[:port]/path?query`) and writes it to
 /// `*out_ws`. No I/O happens until `ws_connect`. The handle starts in `WS_STATE_NONE`; set
 /// options and request headers now.
 ///
 /// Returns `WS_OK`; `WS_ERROR_INVALID_PARAMETER` when `url` or `out_ws` is NULL or `url` is not
 /// UTF-8; `WS_ERROR_INVALID_URL` when the URL cannot be parsed (or has user info or a
-/// fragment); `WS_ERROR_UNRECOGNIZED_SCHEME` for a scheme other than `ws` (`wss://` arrives
-/// with TLS support). Release the handle with `ws_close_handle`.
+/// fragment); `WS_ERROR_UNRECOGNIZED_SCHEME` for a scheme other than `ws` or `wss`. Release
+/// the handle with `ws_close_handle`.
 #[no_mangle]
 pub extern "C" fn ws_open(url: *const std::ffi::c_char, out_ws: *mut ws_handle) -> ws_error {
     guard(|| {

@@ -7,7 +7,8 @@ use crate::error::Error;
 use crate::protocol::send::SendKind;
 use crate::protocol::MessageKind;
 
-/// Connects: DNS, TCP connect and the HTTP upgrade, all within `WS_OPTION_CONNECT_TIMEOUT`.
+/// Connects: DNS, TCP connect (through `WS_OPTION_PROXY` if set), the TLS handshake for
+/// `wss://`, and the HTTP upgrade, all within `WS_OPTION_CONNECT_TIMEOUT`.
 /// Blocks until done. Allowed in `WS_STATE_NONE` (the state is `WS_STATE_CONNECTING` while it
 /// runs, `WS_STATE_OPEN` after). After a failure the handle is back in `WS_STATE_NONE` and
 /// `ws_connect` may be called again; `WS_OPTION_HTTP_STATUS` then tells a non-101 response's
@@ -15,7 +16,9 @@ use crate::protocol::MessageKind;
 ///
 /// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_OPERATION` when not in
 /// `WS_STATE_NONE`; `WS_ERROR_NAME_NOT_RESOLVED`; `WS_ERROR_CANNOT_CONNECT`;
-/// `WS_ERROR_TIMEOUT`; `WS_ERROR_CONNECTION_ERROR` when the server closed the connection
+/// `WS_ERROR_TIMEOUT`; `WS_ERROR_SECURE_FAILURE` when TLS fails (the detail says why: unknown
+/// issuer, expired, name mismatch, a handshake alert; or unreadable certificate files);
+/// `WS_ERROR_CONNECTION_ERROR` when the server closed the connection
 /// before answering; `WS_ERROR_INVALID_SERVER_RESPONSE` for a response that is not a valid
 /// 101 upgrade (wrong status, missing `Upgrade`/`Connection`, wrong `Sec-WebSocket-Accept`,
 /// a subprotocol or extension that was not offered, a head over 16 KiB);

@@ -102,13 +102,21 @@ pub const WS_OPTION_SELECTED_SUBPROTOCOL: u32 = 1004;
 pub const WS_OPTION_HTTP_STATUS: u32 = 1005;
 /// `uint32_t`, query only: the local port of a connection. After `ws_connect`.
 pub const WS_OPTION_LOCAL_PORT: u32 = 1006;
-/// String, path: a PEM bundle that replaces the system trust store (wss://; not in this build).
+/// String, path: a PEM bundle of CA certificates that replaces the system trust store for
+/// `wss://` (the system's is `/etc/ssl/certs`, as libcurl and WinHTTP users expect). Set before
+/// `ws_connect`; "" restores the system roots.
 pub const WS_OPTION_TLS_CA_FILE: u32 = 1007;
-/// `uint32_t` 0/1: skip certificate checks (wss://; not in this build).
+/// `uint32_t` 0/1, default 0: skip the certificate chain and host-name checks of `wss://`.
+/// DANGEROUS: anyone on the network path can then impersonate the server and read and change
+/// all traffic. For tests against throwaway certificates only; use `WS_OPTION_TLS_CA_FILE` to
+/// trust a private CA instead. Set before `ws_connect`.
 pub const WS_OPTION_TLS_INSECURE_SKIP_VERIFY: u32 = 1008;
-/// String, path: a PEM certificate chain (wss://; not in this build).
+/// String, path: a PEM certificate chain: a `wss://` listener's certificate (required there),
+/// or a client certificate for servers that ask for one.
 pub const WS_OPTION_TLS_CERT_FILE: u32 = 1009;
-/// String, path: the PEM private key for `WS_OPTION_TLS_CERT_FILE` (wss://; not in this build).
+/// String, path: the PEM private key (PKCS#8, PKCS#1 or SEC1) for `WS_OPTION_TLS_CERT_FILE`.
 pub const WS_OPTION_TLS_KEY_FILE: u32 = 1010;
-/// String, `http://host:port`: an HTTP CONNECT proxy (not in this build).
+/// String, `http://host:port`: tunnel `ws://` and `wss://` through this HTTP CONNECT proxy; a
+/// proxy that refuses is `WS_ERROR_CANNOT_CONNECT` with its status in the detail. Set before
+/// `ws_connect`; "" for none.
 pub const WS_OPTION_PROXY: u32 = 1011;

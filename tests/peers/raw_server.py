@@ -258,6 +258,17 @@ def frame_event(fin, opcode, payload, mask=None):
 
 
 def handle(sock, args):
+    if args.tls_cert:
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        try:
+            sock = ctx.wrap_socket(sock, server_side=True)
+        except (OSError, ssl.SSLError) as e:
+            emit({"event": "error", "where": "tls", "error": str(e)})
+            sock.close()
+            return
     conn = Conn(sock)
     try:
         if args.mode == "no-upgrade":
@@ -335,6 +346,13 @@ def mode_seed(conn, args):
 
 def mode_record(conn, args):
     record_until_close(conn, args, reply=True)
+    if hasattr(conn.sock, "unwrap"):
+        # TLS: send our close_notify and wait for the client's
+        try:
+            conn.sock.unwrap()
+            emit({"event": "tls-closed", "close_notify": True})
+        except OSError as e:
+            emit({"event": "tls-closed", "close_notify": False, "error": str(e)})
 
 
 def mode_silent(conn, args):
@@ -482,6 +500,8 @@ def main():
                    help="an extra header line for the upgrade response, e.g. 'X-A: b' (repeatable)")
     p.add_argument("--deadline", type=float, default=60.0,
                    help="seconds after which the process exits by itself (default 60)")
+    p.add_argument("--tls-cert", help="serve TLS with this PEM certificate chain")
+    p.add_argument("--tls-key", help="the PEM private key for --tls-cert")
     p.add_argument("--code", type=int, default=1001,
                    help="close code for server-close / send-then-close (default 1001)")
     p.add_argument("--reason", default="going away",

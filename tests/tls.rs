@@ -514,9 +514,14 @@ fn seed_scenario_over_ws_and_wss() {
         assert_eq!(close_status(c), (1000, vec![]));
         ws_close_handle(c);
         eprintln!(
-            "seed scenario over {scheme}://: 128 MiB in {:.0} ms ({:.0} MiB/s, debug build)",
+            "seed scenario over {scheme}://: 128 MiB in {:.0} ms ({:.0} MiB/s, {} build)",
             took.as_secs_f64() * 1e3,
-            128.0 / took.as_secs_f64()
+            128.0 / took.as_secs_f64(),
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
         );
     }
 }

@@ -11,3 +11,7 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo build --quiet            # the cdylib the C tests link against
 cargo test --no-fail-fast
+
+# Conformance: Autobahn|Testsuite against both roles, the C programs under ASan + UBSan
+# (docs/conformance.md); fails when any case FAILED.
+bash scripts/autobahn.sh

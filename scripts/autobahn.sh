@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Autobahn|Testsuite, the industry's WebSocket conformance suite, against both roles:
+#
+#   server role: Autobahn's fuzzingclient against c-examples/echo_server.c;
+#   client role: c-examples/autobahn_client.c against Autobahn's fuzzingserver, started by
+#                scripts/autobahn/fuzzingserver.py on 127.0.0.1 with a deadline.
+#
+#   bash scripts/autobahn.sh [both|server|client]     (default both)
+#
+# Prints the results by outcome and section (scripts/autobahn/summary.py) and exits 1 when
+# any case FAILED in either role. Reports (index.json and HTML) land in
+# target/autobahn/{server,client}/.
+#
+# The C programs are built with AddressSanitizer and UndefinedBehaviorSanitizer (the Rust
+# library itself is not instrumented), so the whole run is also a sanitizer run of
+# autobahn_client.c and echo_server.c.
+#
+# Environment:
+#   WSHANDLE_AUTOBAHN_PROFILE=debug|release  the library build to test (default debug, the one
+#                                            scripts/test.sh has just built)
+#   WSHANDLE_AUTOBAHN_CASES='"1.*", "7.*"'   the cases to run (default all but 12.* and 13.*,
+#                                            which are permessage-deflate, not implemented)
+#   WSHANDLE_AUTOBAHN_STRICT=1               also fail on NON-STRICT (and UNIMPLEMENTED)
+#
+# Autobahn is Python 2 only: it is installed on first use into target/autobahn-venv from the
+# pyenv CPython 2.7.18 this machine image carries (see ../shared/PEERS.md), about 25 s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+roles=${1:-both}
+case "$roles" in
+  both|server|client) ;;
+  *) echo "usage: $0 [both|server|client]" >&2; exit 2 ;;
+esac
+profile=${WSHANDLE_AUTOBAHN_PROFILE:-debug}
+cases=${WSHANDLE_AUTOBAHN_CASES:-'"*"'}
+out=target/autobahn
+venv=target/autobahn-venv
+run_limit=300   # seconds for one role's whole run; it takes 10-20 s
+
+if [ ! -x "$venv/bin/wstest" ]; then
+  py2=$(pyenv root)/versions/2.7.18/bin/python2.7
+  [ -x "$py2" ] || { echo "autobahn: needs pyenv's CPython 2.7.18 at $py2" >&2; exit 1; }
+  "$py2" -m pip install -q 'virtualenv<20.22' 2>/dev/null
+  "$py2" -m virtualenv -q "$venv"
+  "$venv/bin/pip" install -q autobahntestsuite 2>/dev/null
+fi
+
+case "$profile" in
+  debug) cargo build --quiet ;;
+  release) cargo build --release --quiet ;;
+  *) echo "WSHANDLE_AUTOBAHN_PROFILE must be debug or release" >&2; exit 2 ;;
+esac
+lib="$PWD/target/$profile"
+mkdir -p "$out"
+for prog in echo_server autobahn_client; do
+  cc -std=c11 -O1 -g -Wall -Wextra -Werror -pedantic -I include "c-examples/$prog.c" \
+     -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+     -o "$out/$prog" -L "$lib" -lwshandle -lpthread -Wl,-rpath,"$lib"
+done
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# Starts "$@" in the background with stdout to $log, and waits for its first line naming
+# the port (at most 30 s). Sets $pid and $port.
+start_listening() {
+  local log=$1 pattern=$2; shift 2
+  "$@" > "$log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  port=
+  for _ in $(seq 300); do
+    port=$(sed -n "s/^$pattern\$/\\1/p" "$log" | head -n 1)
+    [ -n "$port" ] && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "autobahn: $1 did not start:" >&2
+  cat "$log" >&2
+  exit 1
+}
+
+reports=()
+exclude='"12.*", "13.*"'
+
+if [ "$roles" != client ]; then
+  rm -rf "$out/server"
+  start_listening "$out/echo_server.log" 'listening on port \([0-9]*\)' \
+    "$out/echo_server" ws://127.0.0.1:0/ "$run_limit"
+  server_pid=$pid
+  cat > "$out/fuzzingclient.json" <<JSON
+{
+  "outdir": "./$out/server",
+  "servers": [{"agent": "wshandle", "url": "ws://127.0.0.1:$port"}],
+  "cases": [$cases],
+  "exclude-cases": [$exclude],
+  "exclude-agent-cases": {}
+}
+JSON
+  t0=$(date +%s)
+  timeout "$run_limit" "$venv/bin/wstest" -m fuzzingclient -s "$out/fuzzingclient.json" \
+    > "$out/wstest.log" 2>&1 || { echo "autobahn: wstest failed, see $out/wstest.log" >&2; tail "$out/wstest.log" >&2; exit 1; }
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "autobahn: echo_server died during the run:" >&2
+    cat "$out/echo_server.log" >&2
+    exit 1
+  fi
+  kill "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+  echo "autobahn: server role ran in $(( $(date +%s) - t0 )) s"
+  reports+=("server=$out/server/index.json")
+fi
+
+if [ "$roles" != server ]; then
+  rm -rf "$out/client"
+  cat > "$out/fuzzingserver.json" <<JSON
+{
+  "url": "ws://127.0.0.1:0",
+  "outdir": "./$out/client",
+  "cases": [$cases],
+  "exclude-cases": [$exclude],
+  "exclude-agent-cases": {}
+}
+JSON
+  start_listening "$out/fuzzingserver.log" 'PORT \([0-9]*\)' \
+    "$venv/bin/python" scripts/autobahn/fuzzingserver.py "$out/fuzzingserver.json" "$run_limit"
+  fuzz_pid=$pid
+  t0=$(date +%s)
+  if ! timeout "$run_limit" "$out/autobahn_client" "ws://127.0.0.1:$port" wshandle \
+      > "$out/autobahn_client.log" 2>&1; then
+    echo "autobahn: autobahn_client failed (a sanitizer report, or the fuzzingserver vanished):" >&2
+    tail -n 40 "$out/autobahn_client.log" >&2
+    exit 1
+  fi
+  kill "$fuzz_pid" 2>/dev/null || true
+  wait "$fuzz_pid" 2>/dev/null || true
+  echo "autobahn: client role ran in $(( $(date +%s) - t0 )) s"
+  reports+=("client=$out/client/index.json")
+fi
+
+strict=()
+[ "${WSHANDLE_AUTOBAHN_STRICT:-0}" = 1 ] && strict=(--strict)
+python3 scripts/autobahn/summary.py "${strict[@]}" "${reports[@]}"

@@ -84,6 +84,8 @@ pub enum Limit {
 }
 
 impl Limit {
+    /// The deadline of a wait that starts now (an idle limit restarts with every wait that
+    /// follows progress).
     fn deadline(self) -> Option<Instant> {
         match self {
             Limit::At(d) => d,
@@ -102,7 +104,9 @@ pub fn write_all(
     what: &str,
     option: &str,
 ) -> Result<()> {
-    let mut deadline = limit.deadline();
+    // Computed at the first wait (most writes never wait, and then read no clock), and again
+    // after progress for an idle limit.
+    let mut deadline = None;
     loop {
         let step = if buf.is_empty() {
             match t.flush() {
@@ -118,12 +122,13 @@ pub fn write_all(
             Ok(n) => {
                 buf = &buf[n..];
                 if let Limit::Idle(_) = limit {
-                    deadline = limit.deadline();
+                    deadline = None;
                 }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 sig.check()?;
-                if !wait(t, sig, false, true, deadline)? {
+                let d = *deadline.get_or_insert_with(|| limit.deadline());
+                if !wait(t, sig, false, true, d)? {
                     return Err(Error::timeout(format!(
                         "{what} could not be written within {option}: the peer is not reading"
                     )));
@@ -136,6 +141,52 @@ pub fn write_all(
             }
         }
     }
+}
+
+/// Writes all of `a` and then all of `b` (gathered into as few system calls as the socket
+/// allows), like [`write_all`].
+pub fn write_all2(
+    t: &Transport,
+    sig: &Signals,
+    a: &[u8],
+    b: &[u8],
+    limit: Limit,
+    what: &str,
+    option: &str,
+) -> Result<()> {
+    let mut done = 0;
+    let mut deadline = None;
+    while done < a.len() + b.len() {
+        let step = if done < a.len() {
+            t.write2(&a[done..], b)
+        } else {
+            t.write(&b[done - a.len()..])
+        };
+        match step {
+            Ok(0) => return Err(Error::connection("the socket accepted no bytes")),
+            Ok(n) => {
+                done += n;
+                if let Limit::Idle(_) = limit {
+                    deadline = None;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                sig.check()?;
+                let d = *deadline.get_or_insert_with(|| limit.deadline());
+                if !wait(t, sig, false, true, d)? {
+                    return Err(Error::timeout(format!(
+                        "{what} could not be written within {option}: the peer is not reading"
+                    )));
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                sig.check()?;
+                return Err(Error::connection(format!("sending {what} failed: {e}")));
+            }
+        }
+    }
+    write_all(t, sig, &[], limit, what, option) // what a TLS session still holds
 }
 
 /// Reads at least one byte (or 0 at end of stream) before the deadline.

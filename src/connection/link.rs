@@ -9,7 +9,7 @@
 //! receiver. No lock is held while polling except the side's own.
 
 use std::io::ErrorKind;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -29,7 +29,7 @@ const RX_BUF: usize = 64 * 1024;
 /// Payload at least this large is read straight into the caller's buffer.
 const DIRECT_MIN: usize = 16 * 1024;
 /// Large payloads are masked and written in pieces of this size, so memory stays bounded.
-pub(super) const TX_CHUNK: usize = 128 * 1024;
+pub(super) const TX_CHUNK: usize = 256 * 1024;
 /// How long a client waits for the server to close TCP after the close handshake
 /// (RFC 6455 §7.1.1), never past the call's deadline.
 const CLIENT_FIN_WAIT: Duration = Duration::from_secs(1);
@@ -59,6 +59,8 @@ pub(super) struct RxSide {
     pending_close: Option<ControlPayload>,
     last_rx: Instant,
     ping_sent: Option<Instant>,
+    /// The last read left the socket empty: poll before the next read.
+    poll_first: bool,
 }
 
 pub(super) struct TxSide {
@@ -85,7 +87,7 @@ pub(super) struct Busy<'a>(&'a AtomicBool);
 impl<'a> Busy<'a> {
     pub(super) fn take(flag: &'a AtomicBool, detail: &str) -> Result<Busy<'a>> {
         if flag
-            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
             return Err(Error::operation(detail));
@@ -96,7 +98,7 @@ impl<'a> Busy<'a> {
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -106,11 +108,13 @@ pub struct Link {
     pub(super) role: Role,
     pub(super) rx: Mutex<RxSide>,
     pub(super) tx: Mutex<TxSide>,
+    /// The close handshake; change it only through [`Link::update`].
     pub(super) hs: Mutex<CloseHandshake>,
+    /// `hs.state()`, readable without the lock (the hot paths check it on every call).
+    state: AtomicU8,
     control: Mutex<PendingControl>,
     /// Control frames are queued, or `tx.out` holds bytes not yet written.
     tx_dirty: AtomicBool,
-    pub(super) rx_busy: AtomicBool,
     pub(super) tx_busy: AtomicBool,
     /// `ws_close` has started: receives are refused from now on.
     pub(super) closing: AtomicBool,
@@ -145,6 +149,7 @@ impl Link {
             pending_close: None,
             last_rx: Instant::now(),
             ping_sent: None,
+            poll_first: false,
         };
         if !leftover.is_empty() {
             rx.buf = vec![0; RX_BUF.max(leftover.len())];
@@ -161,9 +166,9 @@ impl Link {
                 sent: 0,
             }),
             hs: Mutex::new(CloseHandshake::default()),
+            state: AtomicU8::new(State::Open as u8),
             control: Mutex::new(PendingControl::default()),
             tx_dirty: AtomicBool::new(false),
-            rx_busy: AtomicBool::new(false),
             tx_busy: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             close_written: AtomicBool::new(false),
@@ -174,7 +179,15 @@ impl Link {
 
     /// The connection's state.
     pub fn state(&self) -> State {
-        self.hs.lock().state()
+        State::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Changes the close handshake (and the state others read without the lock).
+    pub(super) fn update<R>(&self, f: impl FnOnce(&mut CloseHandshake) -> R) -> R {
+        let mut hs = self.hs.lock();
+        let r = f(&mut hs);
+        self.state.store(hs.state() as u8, Ordering::Release);
+        r
     }
 
     /// A fresh masking key for a client, none for a server.
@@ -187,7 +200,7 @@ impl Link {
 
     /// Ends the connection: nothing more passes either way.
     pub fn abort(&self) {
-        self.hs.lock().abort();
+        self.update(|hs| hs.abort());
         self.teardown_now();
     }
 
@@ -208,7 +221,7 @@ impl Link {
     /// The peer broke the protocol: answer with a close frame where the transport still
     /// allows, then abort.
     fn violated(&self, sig: &Signals, to: &Timeouts, v: Violation) -> Error {
-        self.hs.lock().abort();
+        self.update(|hs| hs.abort());
         let wait = to
             .duration(Opt::CloseTimeout)
             .unwrap_or(Duration::from_secs(1));
@@ -241,7 +254,8 @@ impl Link {
 
     /// Moves queued control frames into `out`, after any unsent bytes.
     pub(super) fn take_control(&self, out: &mut Vec<u8>) {
-        if !self.tx_dirty.swap(false, Ordering::SeqCst) {
+        // a plain load first: the common case (nothing queued) costs no atomic write
+        if !self.tx_dirty.load(Ordering::SeqCst) || !self.tx_dirty.swap(false, Ordering::SeqCst) {
             return;
         }
         let mut c = self.control.lock();
@@ -347,7 +361,7 @@ impl Link {
 
     /// Records the peer's close frame.
     fn on_peer_close(&self, p: ControlPayload, sig: &Signals, deadline: Option<Instant>) {
-        self.hs.lock().on_close_received(p);
+        self.update(|hs| hs.on_close_received(p));
         self.finish_if_closed(sig, deadline);
     }
 
@@ -356,7 +370,7 @@ impl Link {
     /// FIN, at most 1 s and never past `deadline`, then closes.
     pub(super) fn finish_if_closed(&self, sig: &Signals, deadline: Option<Instant>) {
         if !self.close_written.load(Ordering::SeqCst)
-            || !self.hs.lock().is_closed()
+            || self.state() != State::Closed
             || self.finishing.swap(true, Ordering::SeqCst)
         {
             return;
@@ -381,7 +395,7 @@ impl Link {
 
     fn keepalive_due(&self, rx: &RxSide, to: &Timeouts) -> Option<Instant> {
         let interval = to.duration(Opt::KeepaliveInterval)?;
-        if self.hs.lock().close_sent() {
+        if matches!(self.state(), State::CloseSent | State::Closed) {
             return None; // the peer's close is what we wait for now
         }
         Some(match (rx.ping_sent, to.duration(Opt::KeepaliveTimeout)) {
@@ -487,10 +501,15 @@ impl Link {
             // Large payload goes straight into the caller's buffer; everything else through
             // the input buffer, where one read can bring in many frames.
             let direct = rx.receiver.direct_len().min(out.len() as u64) as usize;
-            let read = if rx.start == rx.end && direct >= DIRECT_MIN {
+            let read = if rx.poll_first {
+                // The last read found the socket drained: wait before reading, which saves
+                // a read that would only say "nothing yet" (one system call per round trip).
+                rx.poll_first = false;
+                Err(ErrorKind::WouldBlock.into())
+            } else if rx.start == rx.end && direct >= DIRECT_MIN {
                 match self.t.read(&mut out[..direct]) {
                     Ok(n) if n > 0 => {
-                        rx.seen_bytes();
+                        rx.seen_bytes(); // (a bulk stream: keep reading first)
                         return match rx.receiver.accept_direct(&mut out[..n]) {
                             Ok(Event::Data { n, kind, end }) => {
                                 Ok(Some(Got::Data { n, kind, end }))
@@ -506,6 +525,8 @@ impl Link {
                 let end = rx.end;
                 match self.t.read(&mut rx.buf[end..]) {
                     Ok(n) if n > 0 => {
+                        // (TLS may hold decrypted bytes the socket cannot show: no guessing)
+                        rx.poll_first = end + n < rx.buf.len() && !self.t.is_tls();
                         rx.end += n;
                         rx.seen_bytes();
                         continue;

@@ -429,7 +429,7 @@ impl Connection {
     pub fn cancel(&self) {
         self.sig.cancel();
         if let Some(link) = self.link.get() {
-            link.hs.lock().abort();
+            link.update(|hs| hs.abort());
             link.teardown_now();
         }
     }

@@ -2,8 +2,11 @@
 
 use std::sync::atomic::Ordering;
 
-use super::io::{Limit, Signals};
+use super::io::{self, Limit, Signals};
 use super::link::{state_name, Busy, Got, Link, TX_CHUNK};
+
+/// Unmasked payloads at least this large are written from the caller's buffer (no copy).
+const TX_GATHER_MIN: usize = 16 * 1024;
 use super::options::{Opt, Timeouts};
 use crate::error::{Error, Result, WS_ERROR_TIMEOUT};
 use crate::protocol::close::{self, State};
@@ -25,12 +28,12 @@ impl Link {
     pub fn send(&self, sig: &Signals, to: &Timeouts, what: SendKind, payload: &[u8]) -> Result<()> {
         let _busy = Busy::take(&self.tx_busy, SEND_BUSY)?;
         sig.check()?;
-        if !self.hs.lock().may_send() {
+        if !self.state().may_send() {
             return Err(self.refuse("ws_send", "OPEN and CLOSE_RECEIVED"));
         }
         let limit = Limit::Idle(to.duration(Opt::SendTimeout));
         let mut tx = self.tx.lock();
-        if !self.hs.lock().may_send() {
+        if !self.state().may_send() {
             // aborted (a protocol violation) while we waited for the sending side
             return Err(self.refuse("ws_send", "OPEN and CLOSE_RECEIVED"));
         }
@@ -45,17 +48,22 @@ impl Link {
             payload.len() as u64,
             mask,
         );
-        let mut offset = 0;
-        let result = loop {
-            let piece = &payload[offset..payload.len().min(offset + TX_CHUNK)];
-            frame::append_masked(&mut tx.out, piece, mask, offset as u64);
-            offset += piece.len();
-            if let Err(e) = self.write_out(&mut tx, sig, limit, "the message") {
-                break Err(e);
-            }
-            if offset == payload.len() {
-                break Ok(());
-            }
+        let result = if mask.is_none() && payload.len() >= TX_GATHER_MIN {
+            // unmasked (a server): the payload goes from the caller's buffer to the socket
+            let r = io::write_all2(
+                &self.t,
+                sig,
+                &tx.out[tx.sent..],
+                payload,
+                limit,
+                "the message",
+                "WS_OPTION_SEND_TIMEOUT",
+            );
+            tx.out.clear();
+            tx.sent = 0;
+            r
+        } else {
+            self.write_pieces(&mut tx, sig, payload, mask, limit)
         };
         drop(tx);
         match result {
@@ -64,6 +72,28 @@ impl Link {
                 Ok(())
             }
             Err(e) => Err(self.fail_send(sig, e)),
+        }
+    }
+
+    /// Copies (and masks) the payload into the output buffer piece by piece, so memory stays
+    /// bounded whatever the message size; small messages go out in a single write.
+    fn write_pieces(
+        &self,
+        tx: &mut super::link::TxSide,
+        sig: &Signals,
+        payload: &[u8],
+        mask: Option<[u8; 4]>,
+        limit: Limit,
+    ) -> Result<()> {
+        let mut offset = 0;
+        loop {
+            let piece = &payload[offset..payload.len().min(offset + TX_CHUNK)];
+            frame::append_masked(&mut tx.out, piece, mask, offset as u64);
+            offset += piece.len();
+            self.write_out(tx, sig, limit, "the message")?;
+            if offset == payload.len() {
+                return Ok(());
+            }
         }
     }
 
@@ -87,16 +117,17 @@ impl Link {
                 "ws_close has been called on this handle; use ws_shutdown when data that arrives after your close still matters",
             ));
         }
-        let _busy = Busy::take(
-            &self.rx_busy,
-            "another ws_receive is in progress on this handle; at most one may run at a time",
-        )?;
         sig.check()?;
-        if !self.hs.lock().may_receive() {
+        if !self.state().may_receive() {
             return Err(self.refuse("ws_receive", "OPEN and CLOSE_SENT"));
         }
+        // Holding the receiving side is what makes a ws_receive "in progress".
         let Some(mut rx) = self.rx.try_lock() else {
-            return Err(Error::operation("ws_close is in progress on this handle"));
+            return Err(Error::operation(if self.closing.load(Ordering::SeqCst) {
+                "ws_close is in progress on this handle"
+            } else {
+                "another ws_receive is in progress on this handle; at most one may run at a time"
+            }));
         };
         let deadline = to.deadline(Opt::ReceiveTimeout);
         match self.next(&mut rx, sig, to, out, deadline, true)? {
@@ -112,13 +143,15 @@ impl Link {
         let payload = close::outgoing_payload(status, reason).map_err(Error::param)?;
         let _busy = Busy::take(&self.tx_busy, SEND_BUSY)?;
         sig.check()?;
-        {
-            let mut hs = self.hs.lock();
-            if !hs.may_send() {
-                drop(hs);
-                return Err(self.refuse("ws_shutdown", "OPEN and CLOSE_RECEIVED"));
+        let committed = self.update(|hs| {
+            let ok = hs.may_send();
+            if ok {
+                hs.on_close_sent();
             }
-            hs.on_close_sent();
+            ok
+        });
+        if !committed {
+            return Err(self.refuse("ws_shutdown", "OPEN and CLOSE_RECEIVED"));
         }
         let limit = Limit::Idle(to.duration(Opt::SendTimeout));
         let mut tx = self.tx.lock();
@@ -166,14 +199,13 @@ impl Link {
         sig.check()?;
 
         let result = (|| {
-            let send_ours = {
-                let mut hs = self.hs.lock();
+            let send_ours = self.update(|hs| {
                 let send = hs.may_send();
                 if send {
                     hs.on_close_sent();
                 }
                 send
-            };
+            });
             if send_ours {
                 let mut tx = self.tx.lock();
                 let limit = Limit::At(deadline);

@@ -103,6 +103,31 @@ pub enum State {
     Aborted = 6,
 }
 
+impl State {
+    /// Data (and our close frame) may be sent: `OPEN` or `CLOSE_RECEIVED`.
+    pub fn may_send(self) -> bool {
+        matches!(self, State::Open | State::CloseReceived)
+    }
+    /// Frames may be received: `OPEN` or `CLOSE_SENT`.
+    pub fn may_receive(self) -> bool {
+        matches!(self, State::Open | State::CloseSent)
+    }
+    /// The state with this number (`as u8`); unknown numbers are `Aborted`.
+    pub fn from_u8(n: u8) -> State {
+        [
+            State::None,
+            State::Connecting,
+            State::Open,
+            State::CloseSent,
+            State::CloseReceived,
+            State::Closed,
+        ]
+        .get(n as usize)
+        .copied()
+        .unwrap_or(State::Aborted)
+    }
+}
+
 /// The close handshake of an established connection: which close frames have passed, the peer's
 /// status and reason, and whether the connection was aborted. The state is derived from these.
 #[derive(Clone, Copy, Debug, Default)]
@@ -125,11 +150,11 @@ impl CloseHandshake {
     }
     /// Data (and our close frame) may be sent: `OPEN` or `CLOSE_RECEIVED`.
     pub fn may_send(&self) -> bool {
-        !self.aborted && !self.sent
+        self.state().may_send()
     }
     /// Frames may be received: `OPEN` or `CLOSE_SENT`.
     pub fn may_receive(&self) -> bool {
-        !self.aborted && self.received.is_none()
+        self.state().may_receive()
     }
     /// Both close frames have passed.
     pub fn is_closed(&self) -> bool {
@@ -225,6 +250,10 @@ mod tests {
         h.on_close_sent();
         assert_eq!(h.state(), State::Closed);
 
+        for n in 0..8u8 {
+            let st = State::from_u8(n);
+            assert!(st as u8 == n || (n == 7 && st == State::Aborted));
+        }
         let mut a = CloseHandshake::default();
         a.abort();
         assert_eq!(a.state(), State::Aborted);

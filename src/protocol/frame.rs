@@ -156,24 +156,53 @@ pub fn write_frame(
     append_masked(out, payload, mask, 0);
 }
 
-/// Appends `payload` to `out`, masked with `mask` from payload position `offset`.
+/// Appends `payload` to `out`, masked with `mask` from payload position `offset`, in one
+/// pass over the bytes (masking while copying).
 pub fn append_masked(out: &mut Vec<u8>, payload: &[u8], mask: Option<[u8; 4]>, offset: u64) {
+    let Some(mask) = mask else {
+        out.extend_from_slice(payload);
+        return;
+    };
+    let (key, word) = mask_key(mask, offset);
     let start = out.len();
-    out.extend_from_slice(payload);
-    if let Some(mask) = mask {
-        apply_mask(&mut out[start..], mask, offset);
+    out.reserve(payload.len());
+    let spare = &mut out.spare_capacity_mut()[..payload.len()];
+    let mut dst = spare.chunks_exact_mut(8);
+    let mut src = payload.chunks_exact(8);
+    for (d, s) in (&mut dst).zip(&mut src) {
+        let v = (u64::from_ne_bytes(s.try_into().expect("8-byte chunk")) ^ word).to_ne_bytes();
+        for (d, v) in d.iter_mut().zip(v) {
+            d.write(v);
+        }
     }
+    // a whole number of 8-byte words keeps the phase, so the tail starts at key[0]
+    for ((d, s), k) in dst
+        .into_remainder()
+        .iter_mut()
+        .zip(src.remainder())
+        .zip(key)
+    {
+        d.write(s ^ k);
+    }
+    // SAFETY: the loops above initialised all `payload.len()` bytes after `start`, and
+    // `reserve` made room for them.
+    unsafe { out.set_len(start + payload.len()) };
 }
 
-/// XORs `buf` with the masking key, as bytes at payload position `offset` onwards.
-/// Masking and unmasking are the same operation.
-pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: u64) {
+/// The masking key rotated to payload position `offset`, as 8 bytes and as a word.
+fn mask_key(mask: [u8; 4], offset: u64) -> ([u8; 8], u64) {
     let phase = (offset % 4) as usize;
     let mut key = [0u8; 8];
     for (i, k) in key.iter_mut().enumerate() {
         *k = mask[(phase + i) % 4];
     }
-    let word = u64::from_ne_bytes(key);
+    (key, u64::from_ne_bytes(key))
+}
+
+/// XORs `buf` with the masking key, as bytes at payload position `offset` onwards.
+/// Masking and unmasking are the same operation.
+pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: u64) {
+    let (key, word) = mask_key(mask, offset);
     let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let v = u64::from_ne_bytes((&*chunk).try_into().expect("8-byte chunk")) ^ word;
@@ -203,6 +232,22 @@ mod tests {
                     .map(|(i, b)| b ^ mask[(i + offset as usize) % 4])
                     .collect();
                 assert_eq!(got, want, "offset {offset} len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn masking_while_copying_matches_masking_in_place() {
+        let mask = [9, 8, 7, 6];
+        let data: Vec<u8> = (0..=255u8).cycle().take(77).collect();
+        for offset in 0..5u64 {
+            for len in [0usize, 1, 7, 8, 9, 77] {
+                let mut out = b"head".to_vec();
+                append_masked(&mut out, &data[..len], Some(mask), offset);
+                let mut want = data[..len].to_vec();
+                apply_mask(&mut want, mask, offset);
+                assert_eq!(&out[4..], &want[..], "offset {offset} len {len}");
+                assert_eq!(&out[..4], b"head");
             }
         }
     }

@@ -197,6 +197,19 @@ impl Transport {
         Ok(n)
     }
 
+    /// One non-blocking gathering write of `a` then `b` (plain TCP: one system call, no copy;
+    /// TLS: the session copies anyway).
+    pub fn write2(&self, a: &[u8], b: &[u8]) -> io::Result<usize> {
+        if self.tls.is_some() || a.is_empty() {
+            return if a.is_empty() {
+                self.write(b)
+            } else {
+                self.write(a)
+            };
+        }
+        (&self.sock).write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)])
+    }
+
     /// Sends what a TLS session still buffers, without blocking: `Ok(true)` when nothing is
     /// left. Always `Ok(true)` for plain TCP.
     pub fn flush(&self) -> io::Result<bool> {
@@ -204,6 +217,11 @@ impl Transport {
             Some(tls) => self.flush_tls(&mut tls.lock()),
             None => Ok(true),
         }
+    }
+
+    /// Whether this is a TLS stream.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Whether a TLS session holds records not yet written.

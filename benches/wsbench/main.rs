@@ -1,0 +1,182 @@
+//! The benchmark driver: `benches/run.sh` runs it (release build) and turns its JSON into
+//! benches/results.md and benches/results.png.
+//!
+//! Every scenario runs once per round for every contender, contenders alternating order
+//! from round to round, on 127.0.0.1; medians and min–max over the rounds are reported.
+//!
+//!     wsbench [--rounds N] [--beast PATH] [--out FILE]
+
+mod beast;
+mod memory;
+mod scenarios;
+mod util;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use scenarios::*;
+use util::{percentile, stats};
+
+/// Samples per (scenario, contender), with the unit and whether higher is better.
+#[derive(Default)]
+struct Results(BTreeMap<(String, String), (String, bool, Vec<f64>)>);
+
+impl Results {
+    fn add(&mut self, scenario: &str, contender: &str, unit: &str, higher_better: bool, v: f64) {
+        eprintln!("  {scenario:<28} {contender:<14} {v:>14.3} {unit}");
+        self.0
+            .entry((scenario.to_owned(), contender.to_owned()))
+            .or_insert_with(|| (unit.to_owned(), higher_better, Vec::new()))
+            .2
+            .push(v);
+    }
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("mem-server") => return memory::serve(args[2].parse().unwrap()),
+        Some("mem-client") => {
+            return memory::client(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap())
+        }
+        // one scenario alone, for profiling: wsbench profile recv|send|pingpong|bulk
+        Some("profile") => {
+            let v = match args[2].as_str() {
+                "recv" => recv_stream_ws(16, 5_000_000),
+                "send" => small_send_ws(16, 1_000_000),
+                "pingpong" => us(percentile(&pingpong_ws(16, 50_000), 50.0)),
+                _ => bulk_ws(true),
+            };
+            return println!("{v}");
+        }
+        _ => {}
+    }
+    let opt = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .map(|i| args[i + 1].clone())
+    };
+    let rounds: usize = opt("--rounds").map_or(5, |r| r.parse().unwrap());
+    let beast_exe = opt("--beast");
+    let out = opt("--out").unwrap_or_else(|| "target/bench-results.json".to_owned());
+    let small_n = 200_000;
+    let recv_n = 1_000_000;
+    let pp_iters = 10_000;
+
+    let mut r = Results::default();
+    for round in 0..rounds {
+        eprintln!("round {}/{rounds}", round + 1);
+        // alternate who goes first, round by round
+        let flip = round % 2 == 1;
+        let order = |mut v: Vec<&'static str>| {
+            if flip {
+                v.reverse();
+            }
+            v
+        };
+        for c in order(vec!["wshandle", "raw TCP", "Beast"]) {
+            match c {
+                "wshandle" => {
+                    r.add("bulk up (client→server)", c, "GiB/s", true, bulk_ws(true));
+                    r.add(
+                        "bulk down (server→client)",
+                        c,
+                        "GiB/s",
+                        true,
+                        bulk_ws(false),
+                    );
+                }
+                "raw TCP" => {
+                    let v = bulk_raw();
+                    r.add("bulk up (client→server)", c, "GiB/s", true, v);
+                    r.add("bulk down (server→client)", c, "GiB/s", true, bulk_raw());
+                }
+                _ => {
+                    if let Some(b) = &beast_exe {
+                        r.add(
+                            "bulk up (client→server)",
+                            c,
+                            "GiB/s",
+                            true,
+                            beast::bulk_up(b),
+                        );
+                    }
+                }
+            }
+        }
+        for size in [16usize, 128] {
+            let name = format!("send {size} B (unbatched)");
+            for c in order(vec!["wshandle", "raw TCP", "tungstenite", "Beast"]) {
+                let v = match c {
+                    "wshandle" => small_send_ws(size, small_n),
+                    "raw TCP" => small_send_raw(size, small_n),
+                    "tungstenite" => small_send_tungstenite(size, small_n),
+                    _ => match &beast_exe {
+                        Some(b) => beast::small_send(b, size, small_n),
+                        None => continue,
+                    },
+                };
+                r.add(&name, c, "msg/s", true, v);
+            }
+            let name = format!("receive {size} B");
+            for c in order(vec!["wshandle", "tungstenite"]) {
+                let v = if c == "wshandle" {
+                    recv_stream_ws(size, recv_n)
+                } else {
+                    recv_stream_tungstenite(size, recv_n)
+                };
+                r.add(&name, c, "msg/s", true, v);
+            }
+        }
+        for size in [16usize, 16 * 1024] {
+            let label = if size == 16 { "16 B" } else { "16 KiB" };
+            for c in order(vec!["wshandle", "raw TCP", "Beast"]) {
+                let (p50, p99) = match c {
+                    "wshandle" => {
+                        let l = pingpong_ws(size, pp_iters);
+                        (us(percentile(&l, 50.0)), us(percentile(&l, 99.0)))
+                    }
+                    "raw TCP" => {
+                        let l = pingpong_raw(size, pp_iters);
+                        (us(percentile(&l, 50.0)), us(percentile(&l, 99.0)))
+                    }
+                    _ => match &beast_exe {
+                        Some(b) => beast::pingpong(b, size, pp_iters),
+                        None => continue,
+                    },
+                };
+                r.add(&format!("ping-pong {label} p50"), c, "µs", false, p50);
+                r.add(&format!("ping-pong {label} p99"), c, "µs", false, p99);
+            }
+        }
+        r.add("ws_close", "wshandle", "µs", false, close_ws(200));
+        for c in order(vec!["wshandle", "tungstenite"]) {
+            r.add(
+                "memory per idle connection",
+                c,
+                "bytes",
+                false,
+                memory::measure(c, 1000),
+            );
+        }
+    }
+
+    let mut rows = Vec::new();
+    for ((scenario, contender), (unit, higher_better, samples)) in &r.0 {
+        let (median, min, max) = stats(samples.clone());
+        rows.push(json!({
+            "scenario": scenario, "contender": contender, "unit": unit,
+            "higher_is_better": higher_better, "median": median, "min": min, "max": max,
+            "samples": samples,
+        }));
+    }
+    let doc: Value = json!({ "rounds": rounds, "results": rows });
+    std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    eprintln!("wrote {out}");
+}

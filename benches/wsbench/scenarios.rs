@@ -1,0 +1,297 @@
+//! One measurement per call: each scenario for each contender, on 127.0.0.1.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tungstenite::{Bytes, Message};
+
+use crate::util::*;
+
+pub const BULK_TOTAL: usize = 1 << 30;
+pub const BULK_MSG: usize = 1 << 20;
+
+fn raw_pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    c.set_nodelay(true).unwrap();
+    s.set_nodelay(true).unwrap();
+    (c, s)
+}
+
+/// A wshandle client and server connected to each other.
+pub fn ws_pair() -> (ws_handle, ws_handle) {
+    let (l, port) = listen();
+    let t = thread::spawn(move || accept(l));
+    let c = connect(&format!("ws://127.0.0.1:{port}/"));
+    let s = t.join().unwrap();
+    ws_close_handle(l);
+    (c, s)
+}
+
+/// Bulk: GiB/s for 1 GiB as 1 MiB messages (or 1 MiB writes), in the given direction.
+pub fn bulk_ws(up: bool) -> f64 {
+    let (c, s) = ws_pair();
+    let (tx, rx) = if up { (c, s) } else { (s, c) };
+    let receiver = thread::spawn(move || {
+        let mut buf = vec![0u8; BULK_MSG];
+        let mut total = 0;
+        while total < BULK_TOTAL {
+            total += recv(rx, &mut buf).0;
+        }
+        Instant::now()
+    });
+    let data = vec![0xA5u8; BULK_MSG];
+    let start = Instant::now();
+    for _ in 0..BULK_TOTAL / BULK_MSG {
+        send(tx, WS_BUFFER_BINARY_MESSAGE, &data);
+    }
+    let end = receiver.join().unwrap();
+    ws_close_handle(c);
+    ws_close_handle(s);
+    gib_per_s(BULK_TOTAL, end - start)
+}
+
+pub fn bulk_raw() -> f64 {
+    let (mut c, mut s) = raw_pair();
+    let receiver = thread::spawn(move || {
+        let mut buf = vec![0u8; BULK_MSG];
+        let mut total = 0;
+        while total < BULK_TOTAL {
+            total += s.read(&mut buf).unwrap();
+        }
+        Instant::now()
+    });
+    let data = vec![0xA5u8; BULK_MSG];
+    let start = Instant::now();
+    for _ in 0..BULK_TOTAL / BULK_MSG {
+        c.write_all(&data).unwrap();
+    }
+    let end = receiver.join().unwrap();
+    gib_per_s(BULK_TOTAL, end - start)
+}
+
+fn gib_per_s(bytes: usize, d: Duration) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64 / d.as_secs_f64()
+}
+
+/// Unbatched sends of `size`-byte messages, one call each: messages per second until the
+/// receiver has them all.
+pub fn small_send_ws(size: usize, n: usize) -> f64 {
+    let (c, s) = ws_pair();
+    let receiver = thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        for _ in 0..n {
+            recv_message(s, &mut buf);
+        }
+        Instant::now()
+    });
+    let msg = vec![7u8; size];
+    let start = Instant::now();
+    for _ in 0..n {
+        send(c, WS_BUFFER_BINARY_MESSAGE, &msg);
+    }
+    let end = receiver.join().unwrap();
+    ws_close_handle(c);
+    ws_close_handle(s);
+    n as f64 / (end - start).as_secs_f64()
+}
+
+pub fn small_send_raw(size: usize, n: usize) -> f64 {
+    let (mut c, mut s) = raw_pair();
+    let receiver = thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        let mut total = 0;
+        while total < size * n {
+            total += s.read(&mut buf).unwrap();
+        }
+        Instant::now()
+    });
+    let msg = vec![7u8; size];
+    let start = Instant::now();
+    for _ in 0..n {
+        c.write_all(&msg).unwrap(); // one write system call per message
+    }
+    let end = receiver.join().unwrap();
+    n as f64 / (end - start).as_secs_f64()
+}
+
+pub fn small_send_tungstenite(size: usize, n: usize) -> f64 {
+    let (l, port) = listen();
+    let receiver = thread::spawn(move || {
+        let s = accept(l);
+        ws_close_handle(l);
+        let mut buf = vec![0u8; 65536];
+        for _ in 0..n {
+            recv_message(s, &mut buf);
+        }
+        let end = Instant::now();
+        ws_close_handle(s);
+        end
+    });
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (mut ws, _) = tungstenite::client(format!("ws://127.0.0.1:{port}/"), stream).unwrap();
+    let msg = Bytes::from(vec![7u8; size]);
+    let start = Instant::now();
+    for _ in 0..n {
+        ws.send(Message::Binary(msg.clone())).unwrap(); // write + flush per message
+    }
+    let end = receiver.join().unwrap();
+    n as f64 / (end - start).as_secs_f64()
+}
+
+/// A server that completes the upgrade by hand and then streams `n` unmasked `size`-byte
+/// binary frames in large writes, so the receiver is the bottleneck.
+fn frame_blaster(size: usize, n: usize) -> (u16, thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut b).unwrap();
+            head.push(b[0]);
+        }
+        let text = String::from_utf8_lossy(&head).to_string();
+        let key = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Sec-WebSocket-Key: ")
+                    .or_else(|| l.strip_prefix("sec-websocket-key: "))
+            })
+            .unwrap()
+            .trim()
+            .to_owned();
+        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+        write!(s, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").unwrap();
+        let mut frame = Vec::new();
+        wshandle::protocol::frame::write_frame(
+            &mut frame,
+            wshandle::protocol::frame::Opcode::Binary,
+            true,
+            &vec![3u8; size],
+            None,
+        );
+        let per_batch = (65536 / frame.len()).max(1);
+        let batch = frame.repeat(per_batch);
+        let mut sent = 0;
+        while sent < n {
+            let k = per_batch.min(n - sent);
+            if s.write_all(&batch[..k * frame.len()]).is_err() {
+                return;
+            }
+            sent += k;
+        }
+        let mut sink = [0u8; 1024];
+        let _ = s.read(&mut sink); // hold the connection until the client is done
+    });
+    (port, t)
+}
+
+/// Receiving `n` messages of `size` bytes that arrive as fast as the receiver can take them.
+pub fn recv_stream_ws(size: usize, n: usize) -> f64 {
+    let (port, server) = frame_blaster(size, n);
+    let c = connect(&format!("ws://127.0.0.1:{port}/"));
+    let mut buf = vec![0u8; 65536];
+    let start = Instant::now();
+    for _ in 0..n {
+        recv(c, &mut buf);
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    ws_close_handle(c);
+    server.join().unwrap();
+    rate
+}
+
+pub fn recv_stream_tungstenite(size: usize, n: usize) -> f64 {
+    let (port, server) = frame_blaster(size, n);
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (mut ws, _) = tungstenite::client(format!("ws://127.0.0.1:{port}/"), stream).unwrap();
+    let start = Instant::now();
+    for _ in 0..n {
+        ws.read().unwrap();
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(ws);
+    server.join().unwrap();
+    rate
+}
+
+/// Round trips of `size` bytes: sorted latencies.
+pub fn pingpong_ws(size: usize, iters: usize) -> Vec<Duration> {
+    let (c, s) = ws_pair();
+    let echo = thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        for _ in 0..iters {
+            let n = recv_message(s, &mut buf);
+            send(s, WS_BUFFER_BINARY_MESSAGE, &buf[..n]);
+        }
+    });
+    let msg = vec![1u8; size];
+    let mut buf = vec![0u8; 65536];
+    let mut lat = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = Instant::now();
+        send(c, WS_BUFFER_BINARY_MESSAGE, &msg);
+        recv_message(c, &mut buf);
+        lat.push(t.elapsed());
+    }
+    echo.join().unwrap();
+    ws_close_handle(c);
+    ws_close_handle(s);
+    lat.sort();
+    lat
+}
+
+pub fn pingpong_raw(size: usize, iters: usize) -> Vec<Duration> {
+    let (mut c, mut s) = raw_pair();
+    let echo = thread::spawn(move || {
+        let mut buf = vec![0u8; size];
+        for _ in 0..iters {
+            s.read_exact(&mut buf).unwrap();
+            s.write_all(&buf).unwrap();
+        }
+    });
+    let msg = vec![1u8; size];
+    let mut buf = vec![0u8; size];
+    let mut lat = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = Instant::now();
+        c.write_all(&msg).unwrap();
+        c.read_exact(&mut buf).unwrap();
+        lat.push(t.elapsed());
+    }
+    echo.join().unwrap();
+    lat.sort();
+    lat
+}
+
+/// The time of a client's `ws_close` against a server that answers at once (median of
+/// `n`, in µs).
+pub fn close_ws(n: usize) -> f64 {
+    let (l, port) = listen();
+    let server = thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        for _ in 0..n {
+            let s = accept(l);
+            while recv(s, &mut buf).1 != WS_BUFFER_CLOSE {}
+            check(ws_close(s, 1000, std::ptr::null(), 0), "server ws_close");
+            ws_close_handle(s);
+        }
+        ws_close_handle(l);
+    });
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let c = connect(&format!("ws://127.0.0.1:{port}/"));
+        let t = Instant::now();
+        check(ws_close(c, 1000, std::ptr::null(), 0), "client ws_close");
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+        ws_close_handle(c);
+    }
+    server.join().unwrap();
+    stats(times).0
+}

@@ -133,9 +133,10 @@ def main() -> int:
         assert line.startswith("PORT "), line
         url = f"ws://127.0.0.1:{int(line.split()[1])}/"
         payload = os.urandom(args.size)
-        import wshandle
         import websocket
         import websockets
+
+        import wshandle
 
         clients = [
             (f"wshandle {wshandle.__version__}", bench_wshandle),
@@ -148,18 +149,26 @@ def main() -> int:
                 r = fn(url, payload, args.count)
                 if name not in best or r[0] < best[name][0]:
                     best[name] = r
-        print(f"{args.count} messages of {args.size} bytes, best of {args.rounds} rounds, "
-              f"Python {sys.version.split()[0]}, one connection each to the same sink:")
-        print(f"  {'client':32s} {'msg/s':>10s} {'us/msg':>7s} {'ratio':>6s}  "
-              f"{'user us/msg':>11s} {'sys us/msg':>10s}")
+        print(
+            f"{args.count} messages of {args.size} bytes, best of {args.rounds} rounds, "
+            f"Python {sys.version.split()[0]}, one connection each to the same sink:"
+        )
+        print(
+            f"  {'client':32s} {'msg/s':>10s} {'us/msg':>7s} {'ratio':>6s}  "
+            f"{'user us/msg':>11s} {'sys us/msg':>10s}"
+        )
         base = best[clients[0][0]][0]
         for name, _ in clients:
             wall, user, system = best[name]
             n = args.count
-            print(f"  {name:32s} {n / wall:10,.0f} {1e6 * wall / n:7.2f} {wall / base:5.1f}x  "
-                  f"{1e6 * user / n:11.2f} {1e6 * system / n:10.2f}")
-        print("  ratio: this client's time per message / wshandle's; user/sys: this process's "
-              "CPU time (os.times) per message")
+            print(
+                f"  {name:32s} {n / wall:10,.0f} {1e6 * wall / n:7.2f} {wall / base:5.1f}x  "
+                f"{1e6 * user / n:11.2f} {1e6 * system / n:10.2f}"
+            )
+        print(
+            "  ratio: this client's time per message / wshandle's; user/sys: this process's "
+            "CPU time (os.times) per message"
+        )
         return 0
     finally:
         sink.kill()

@@ -52,7 +52,9 @@ def main(argv: List[str]) -> int:
         for _ in range(connections):
             with listener.accept() as ws:
                 replies, total, (code, _) = serve(ws)
-            print(f"server: {replies} replies, {total} bytes, client closed with {code}", flush=True)
+            print(
+                f"server: {replies} replies, {total} bytes, client closed with {code}", flush=True
+            )
     return 0
 
 

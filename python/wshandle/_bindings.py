@@ -15,7 +15,10 @@ import ctypes
 import os
 import sys
 from ctypes import c_char, c_char_p, c_size_t, c_uint16, c_uint32, c_uint64, c_void_p
-from typing import Any, Optional, Tuple
+
+TYPE_CHECKING = False  # `typing` costs more to import than the rest of the package
+if TYPE_CHECKING:
+    from typing import Any, Tuple
 
 __all__ = ["lib", "library_path"]
 
@@ -91,9 +94,7 @@ ws_connect = _declare("ws_connect", ws_error, ws_handle)
 ws_listen = _declare("ws_listen", ws_error, c_char_p, c_void_p)
 ws_accept = _declare("ws_accept", ws_error, ws_handle, c_void_p)
 ws_send = _declare("ws_send", ws_error, ws_handle, c_uint32, c_void_p, c_size_t)
-ws_receive = _declare(
-    "ws_receive", ws_error, ws_handle, c_void_p, c_size_t, c_void_p, c_void_p
-)
+ws_receive = _declare("ws_receive", ws_error, ws_handle, c_void_p, c_size_t, c_void_p, c_void_p)
 ws_shutdown = _declare("ws_shutdown", ws_error, ws_handle, c_uint16, c_void_p, c_size_t)
 ws_close = _declare("ws_close", ws_error, ws_handle, c_uint16, c_void_p, c_size_t)
 ws_query_close_status = _declare(
@@ -117,11 +118,11 @@ addressof = ctypes.addressof
 
 
 def version() -> str:
-    return ws_version().decode("ascii")
+    return str(ws_version().decode("ascii"))
 
 
 def error_name(code: int) -> str:
-    return ws_error_name(code).decode("ascii")
+    return str(ws_error_name(code).decode("ascii"))
 
 
 def last_error_message() -> str:
@@ -167,6 +168,7 @@ def writable_address(buffer: Any) -> Tuple[int, int, Any]:
     """(address, length in bytes, keep-alive) of a writable, C-contiguous buffer. The
     keep-alive object holds a buffer export: keep it referenced until the C call returns
     (it also stops a bytearray from being resized meanwhile)."""
+    anchor: Any
     if type(buffer) is bytearray:
         n = len(buffer)
         if n == 0:
@@ -209,8 +211,8 @@ def send_argument(data: Any) -> Tuple[Any, int, Any]:
         return b, n, b
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
-    anchor = (c_char * n).from_buffer(view)
-    return addressof(anchor), n, anchor
+    array = (c_char * n).from_buffer(view)
+    return addressof(array), n, array
 
 
 def open_handle(url: bytes) -> Tuple[int, int]:
@@ -229,19 +231,19 @@ def listen_handle(url: bytes) -> Tuple[int, int]:
 
 def set_u32(h: int, option: int, value: int) -> int:
     v = c_uint32(value)
-    return ws_set_option(h, option, addressof(v), 4)
+    return int(ws_set_option(h, option, addressof(v), 4))
 
 
 def set_u64(h: int, option: int, value: int) -> int:
     v = c_uint64(value)
-    return ws_set_option(h, option, addressof(v), 8)
+    return int(ws_set_option(h, option, addressof(v), 8))
 
 
 def set_string(h: int, option: int, value: bytes) -> int:
     # ws_set_option takes the string's bytes, with or without a terminating NUL; a NULL
     # value is an error even for the empty string, so always pass a real buffer.
     buf = ctypes.create_string_buffer(value, len(value) + 1)
-    return ws_set_option(h, option, addressof(buf), len(value))
+    return int(ws_set_option(h, option, addressof(buf), len(value)))
 
 
 def query_u32(h: int, option: int) -> Tuple[int, int]:
@@ -284,6 +286,22 @@ def query_close_status(h: int) -> Tuple[int, int, bytes]:
         h, addressof(status), addressof(reason), MAX_CLOSE_REASON_LENGTH, addressof(consumed)
     )
     return rc, status.value, reason.raw[: consumed.value]
+
+
+def query_handshake_header(h: int, name: bytes) -> Tuple[int, bytes]:
+    """ws_query_response_header: (result code, value without the NUL); asks for the size
+    first (reported with the NUL on WS_ERROR_INSUFFICIENT_BUFFER)."""
+    if ws_query_response_header is None:
+        raise NotImplementedError(
+            f"this build of libwshandle ({library_path}) does not export ws_query_response_header"
+        )
+    n = c_size_t(0)
+    rc = ws_query_response_header(h, name, None, 0, addressof(n))
+    if rc != INSUFFICIENT_BUFFER:
+        return rc, b""
+    buf = ctypes.create_string_buffer(max(n.value, 1))
+    rc = ws_query_response_header(h, name, addressof(buf), len(buf), addressof(n))
+    return rc, buf.raw[: n.value]
 
 
 def accept_handle(listener: int, slot: OutSlot) -> Tuple[int, int]:

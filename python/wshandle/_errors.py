@@ -9,10 +9,12 @@ after the call. Subclasses also derive from the built-in exception people alread
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Type
-
 from . import _bindings
 from ._constants import ErrorCode
+
+TYPE_CHECKING = False  # `typing` costs more to import than the rest of the package
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple, Type
 
 __all__ = [
     "WsError",
@@ -27,6 +29,7 @@ __all__ = [
     "CannotConnect",
     "ConnectionLost",
     "ProtocolError",
+    "SecureFailure",
 ]
 
 
@@ -52,7 +55,7 @@ class WsError(Exception):
     def __str__(self) -> str:
         return self.args[0] if self.args else self.name
 
-    def __reduce__(self):  # keeps exceptions picklable across processes
+    def __reduce__(self) -> Tuple[Any, ...]:  # keeps exceptions picklable across processes
         return (self.__class__, (self.code, self.name, self.detail))
 
 
@@ -84,8 +87,8 @@ class InvalidUrl(WsError, ValueError):
 
 
 class InvalidOption(WsError):
-    """WS_ERROR_INVALID_OPTION: the option does not apply to this handle, or this build of
-    the library does not support it (TLS and proxy options)."""
+    """WS_ERROR_INVALID_OPTION: the option does not apply to this handle (or, in a build of the
+    library without TLS/proxy support, a TLS or proxy option)."""
 
 
 class Cancelled(WsError):
@@ -107,6 +110,11 @@ class ProtocolError(WsError):
     bad frame, invalid UTF-8, oversized message). It was sent 1002/1007/1009; aborted."""
 
 
+class SecureFailure(WsError):
+    """WS_ERROR_SECURE_FAILURE: the TLS handshake or a certificate check failed (the detail
+    says why: unknown issuer, expired, wrong name, ...)."""
+
+
 _CLASSES: Dict[int, Type[WsError]] = {
     ErrorCode.INVALID_HANDLE: InvalidHandle,
     ErrorCode.INVALID_PARAMETER: InvalidParameter,
@@ -121,6 +129,7 @@ _CLASSES: Dict[int, Type[WsError]] = {
     ErrorCode.NAME_NOT_RESOLVED: CannotConnect,
     ErrorCode.CONNECTION_ERROR: ConnectionLost,
     ErrorCode.INVALID_SERVER_RESPONSE: ProtocolError,
+    ErrorCode.SECURE_FAILURE: SecureFailure,
 }
 _CLASSES = {int(k): v for k, v in _CLASSES.items()}
 _NAMES: Dict[int, str] = {}

@@ -12,27 +12,20 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from typing import (
-    Any,
-    Iterable,
-    Iterator,
-    List,
-    Mapping,
-    Optional,
-    Sequence,
-    Tuple,
-    Union,
-)
 
 from . import _bindings as _b
 from ._constants import BufferType, ErrorCode, Option, State
 from ._errors import InvalidOperation, WsError, error_for, error_name
 
-__all__ = ["WebSocket", "Listener", "connect", "listen"]
+TYPE_CHECKING = False  # `typing` costs more to import than the rest of the package
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-Data = Union[bytes, str]
-BytesLike = Union[bytes, bytearray, memoryview]
-Headers = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+    Data = Union[bytes, str]
+    BytesLike = Union[bytes, bytearray, memoryview]
+    Headers = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+
+__all__ = ["WebSocket", "Listener", "connect", "listen"]
 
 # Hot-path globals: one module-global lookup each instead of attribute chains.
 _ws_send = _b.ws_send
@@ -86,7 +79,10 @@ def _timeout_ms(value: Optional[float], what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{what} must be a number of seconds or None, not {type(value).__name__}")
     if not value > 0 or math.isinf(value):
-        raise ValueError(f"{what} must be a positive, finite number of seconds (None for no limit), not {value!r}")
+        raise ValueError(
+            f"{what} must be a positive, finite number of seconds (None for no limit), "
+            f"not {value!r}"
+        )
     ms = math.ceil(value * 1000)
     if ms > _U32_MAX:
         raise ValueError(f"{what} is too long: at most {_U32_MAX / 1000} s")
@@ -97,7 +93,9 @@ def _status_and_reason(code: Any, reason: Any) -> Tuple[int, Optional[bytes], in
     if isinstance(code, bool) or not isinstance(code, int):
         raise TypeError(f"close code must be an int, not {type(code).__name__}")
     if not 0 <= code <= 0xFFFF:
-        raise ValueError(f"close code {code} is out of range (sendable: 1000-1003, 1007-1014, 3000-4999)")
+        raise ValueError(
+            f"close code {code} is out of range (sendable: 1000-1003, 1007-1014, 3000-4999)"
+        )
     if isinstance(reason, str):
         r = reason.encode("utf-8")
     elif isinstance(reason, bytes):
@@ -125,7 +123,7 @@ def _subprotocol_list(subprotocols: Any) -> Optional[bytes]:
 def _header_pairs(headers: Any) -> List[Tuple[bytes, bytes]]:
     if headers is None:
         return []
-    items = headers.items() if isinstance(headers, Mapping) else headers
+    items = headers.items() if hasattr(headers, "items") else headers
     if isinstance(items, (str, bytes)):
         raise TypeError("headers must be a mapping or an iterable of (name, value) pairs")
     out = []
@@ -133,7 +131,9 @@ def _header_pairs(headers: Any) -> List[Tuple[bytes, bytes]]:
         try:
             name, value = pair
         except (TypeError, ValueError):
-            raise TypeError("headers must be a mapping or an iterable of (name, value) pairs") from None
+            raise TypeError(
+                "headers must be a mapping or an iterable of (name, value) pairs"
+            ) from None
         out.append((_c_string(name, "header name"), _c_string(value, "header value")))
     return out
 
@@ -160,7 +160,7 @@ class _Handle:
 
     @property
     def released(self) -> bool:
-        """True once `close_handle` released the handle (every later call raises `InvalidHandle`)."""
+        """True once `close_handle` released the handle (later calls raise `InvalidHandle`)."""
         return not self._finalizer.alive
 
     def close_handle(self) -> None:
@@ -200,7 +200,12 @@ class _Handle:
             (Option.SEND_TIMEOUT, send_timeout, _DEFAULT_SEND_TIMEOUT, "send_timeout"),
             (Option.RECEIVE_TIMEOUT, receive_timeout, None, "receive_timeout"),
             (Option.CLOSE_TIMEOUT, close_timeout, _DEFAULT_CLOSE_TIMEOUT, "close_timeout"),
-            (Option.KEEPALIVE_INTERVAL, keepalive_interval, _DEFAULT_KEEPALIVE_INTERVAL, "keepalive_interval"),
+            (
+                Option.KEEPALIVE_INTERVAL,
+                keepalive_interval,
+                _DEFAULT_KEEPALIVE_INTERVAL,
+                "keepalive_interval",
+            ),
             (Option.KEEPALIVE_TIMEOUT, keepalive_timeout, None, "keepalive_timeout"),
         ):
             ms = _timeout_ms(value, what)  # type and range checks even for the default
@@ -208,19 +213,25 @@ class _Handle:
                 _check(_b.set_u32(h, option, ms))
         if max_message_size is not None:
             if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
-                raise TypeError(f"max_message_size must be an int or None, not {type(max_message_size).__name__}")
+                raise TypeError(
+                    "max_message_size must be an int or None, "
+                    f"not {type(max_message_size).__name__}"
+                )
             if not 0 < max_message_size <= _U64_MAX:
-                raise ValueError(f"max_message_size must be a positive number of bytes (None for no limit), not {max_message_size}")
+                raise ValueError(
+                    "max_message_size must be a positive number of bytes (None for no limit), "
+                    f"not {max_message_size}"
+                )
             _check(_b.set_u64(h, Option.MAX_MESSAGE_SIZE, max_message_size))
         protocols = _subprotocol_list(subprotocols)
         if protocols is not None:
             _check(_b.set_string(h, Option.SUBPROTOCOLS, protocols))
-        for option, value, what in (
+        for option, path, what in (
             (Option.TLS_CERT_FILE, tls_cert_file, "tls_cert_file"),
             (Option.TLS_KEY_FILE, tls_key_file, "tls_key_file"),
         ):
-            if value is not None:
-                _check(_b.set_string(h, option, _c_string(_fspath(value), what)))
+            if path is not None:
+                _check(_b.set_string(h, option, _c_string(_fspath(path), what)))
 
     connect_timeout = property(
         lambda self: self._get_timeout(Option.CONNECT_TIMEOUT),
@@ -283,6 +294,12 @@ class WebSocket(_Handle):
 
     __slots__ = ("_slot", "_rbuf", "_recv_lock", "_partial")
 
+    _slot: _b.OutSlot
+    _rbuf: Optional[_b.ReceiveBuffer]
+    _recv_lock: threading.Lock
+    #: [is_text, pieces] of a message whose rest a failed `recv` has not read yet
+    _partial: Optional[List[Any]]
+
     def __init__(
         self,
         url: str,
@@ -310,16 +327,29 @@ class WebSocket(_Handle):
         self._init_connection(h)
         try:
             self._apply_common(
-                connect_timeout, send_timeout, receive_timeout, close_timeout,
-                keepalive_interval, keepalive_timeout, max_message_size, subprotocols,
-                tls_cert_file, tls_key_file,
+                connect_timeout,
+                send_timeout,
+                receive_timeout,
+                close_timeout,
+                keepalive_interval,
+                keepalive_timeout,
+                max_message_size,
+                subprotocols,
+                tls_cert_file,
+                tls_key_file,
             )
             if tls_ca_file is not None:
-                _check(_b.set_string(h, Option.TLS_CA_FILE, _c_string(_fspath(tls_ca_file), "tls_ca_file")))
+                _check(
+                    _b.set_string(
+                        h, Option.TLS_CA_FILE, _c_string(_fspath(tls_ca_file), "tls_ca_file")
+                    )
+                )
             if tls_insecure_skip_verify is not None:
                 if not isinstance(tls_insecure_skip_verify, bool):
                     raise TypeError("tls_insecure_skip_verify must be a bool")
-                _check(_b.set_u32(h, Option.TLS_INSECURE_SKIP_VERIFY, int(tls_insecure_skip_verify)))
+                _check(
+                    _b.set_u32(h, Option.TLS_INSECURE_SKIP_VERIFY, int(tls_insecure_skip_verify))
+                )
             if proxy is not None:
                 _check(_b.set_string(h, Option.PROXY, _c_string(proxy, "proxy")))
             for name, value in _header_pairs(headers):
@@ -351,7 +381,8 @@ class WebSocket(_Handle):
     # ---- connecting -------------------------------------------------------------------
 
     def connect(self) -> "WebSocket":
-        """``ws_connect``: DNS, TCP and the HTTP upgrade within `connect_timeout`. Allowed in
+        """``ws_connect``: DNS, TCP (through the proxy, if set), TLS for ``wss://`` and the HTTP
+        upgrade, within `connect_timeout`. Allowed in
         `State.NONE`; after a failure the handle is back in NONE (the exception's
         ``http_status`` tells a non-101 response's status). Returns self."""
         rc = _b.ws_connect(self._h)
@@ -373,10 +404,9 @@ class WebSocket(_Handle):
         Raises `InvalidOperation` in other states or while another send runs, `InvalidParameter`
         for invalid UTF-8 in a text message or while a fragmented message of the other type is
         open, `Timeout` (send timeout; aborted), `ConnectionLost`, `Cancelled`."""
-        t = type(data)
-        if t is bytes:
+        if type(data) is bytes:
             rc = _ws_send(self._h, 2 if text else 0, data, len(data))
-        elif t is str:
+        elif type(data) is str:
             b = data.encode("utf-8")
             rc = _ws_send(self._h, 0 if text is False else 2, b, len(b))
         else:
@@ -384,13 +414,14 @@ class WebSocket(_Handle):
         if rc:
             raise error_for(rc)
 
-    def send_fragment(self, data: Union[str, BytesLike], final: bool = False, *, text: Optional[bool] = None) -> None:
+    def send_fragment(
+        self, data: Union[str, BytesLike], final: bool = False, *, text: Optional[bool] = None
+    ) -> None:
         """Sends one piece of a fragmented message: ``final=False`` starts or continues it,
         ``final=True`` ends it. The type follows ``data`` as for `send` (a text message may be
         split anywhere, even inside a code point, by passing UTF-8 bytes with ``text=True``);
         every piece must have the message's type, else `InvalidParameter` and nothing is sent."""
-        t = type(data)
-        if t is str:
+        if type(data) is str:
             data = data.encode("utf-8")
             kind = 0 if text is False else 2
         elif text:
@@ -413,7 +444,7 @@ class WebSocket(_Handle):
             raise TypeError(
                 f"send needs str or a bytes-like object, not {type(data).__name__}"
             ) from None
-        rc = _ws_send(self._h, kind, arg, n)
+        rc: int = _ws_send(self._h, kind, arg, n)
         del keep  # the buffer export lives until the call returned
         return rc
 
@@ -438,7 +469,7 @@ class WebSocket(_Handle):
                 buf = self._rbuf = _b.ReceiveBuffer(_RECV_BUFFER_SIZE)
             slot = self._slot
             if self._partial is not None:
-                return self._recv_rest()
+                return self._recv_rest(buf, self._partial)
             rc = _ws_receive(self._h, buf.addr, buf.size, slot.size_addr, slot.u32_addr)
             if rc:
                 raise error_for(rc)
@@ -449,16 +480,15 @@ class WebSocket(_Handle):
                 return _string_at(buf.addr, slot.size.value).decode("utf-8")
             if t == 4:
                 return None
-            self._partial = [t == 3, [_string_at(buf.addr, slot.size.value)]]
-            return self._recv_rest()
+            partial = self._partial = [t == 3, [_string_at(buf.addr, slot.size.value)]]
+            return self._recv_rest(buf, partial)
         finally:
             self._recv_lock.release()
 
-    def _recv_rest(self) -> Data:
-        """The rest of a message whose first pieces are in ``self._partial``."""
-        buf = self._rbuf
+    def _recv_rest(self, buf: _b.ReceiveBuffer, partial: List[Any]) -> Data:
+        """The rest of a message whose first pieces are in ``partial`` (``self._partial``)."""
         slot = self._slot
-        is_text, parts = self._partial
+        is_text, parts = partial
         while True:
             rc = _ws_receive(self._h, buf.addr, buf.size, slot.size_addr, slot.u32_addr)
             if rc:
@@ -560,24 +590,17 @@ class WebSocket(_Handle):
         _check(rc)
         return status
 
-    def response_header(self, name: str) -> Optional[str]:
-        """A header of the upgrade response (``ws_query_response_header``), or None when the
-        response did not carry it."""
-        fn = _b.ws_query_response_header
-        if fn is None:
-            raise NotImplementedError(
-                f"this build of libwshandle ({_b.library_path}) does not export ws_query_response_header"
-            )
-        key = _c_string(name, "header name")
-        n = _b.new_size()
-        rc = fn(self._h, key, None, 0, _b.addressof(n))
+    def handshake_header(self, name: str) -> Optional[str]:
+        """A header of the upgrade handshake by case-insensitive name
+        (``ws_query_response_header``): on a client, of the server's response (also after a
+        failed `connect` that got one, e.g. a 401's ``WWW-Authenticate``); on an accepted
+        connection, of the client's request (``Origin``, ``Authorization``, ...). Repeated
+        headers are joined with ", ". None when absent."""
+        rc, value = _b.query_handshake_header(self._h, _c_string(name, "header name"))
         if rc == ErrorCode.HEADER_NOT_FOUND:
             return None
-        if rc and rc != ErrorCode.INSUFFICIENT_BUFFER:
-            raise error_for(rc)
-        buf = _b.new_bytes_buffer(max(n.value, 1))
-        _check(fn(self._h, key, _b.addressof(buf), len(buf), _b.addressof(n)))
-        return buf.raw[: n.value].rstrip(b"\0").decode("utf-8", "replace")
+        _check(rc)
+        return value.decode("utf-8", "replace")
 
     # ---- context manager --------------------------------------------------------------
 
@@ -630,9 +653,16 @@ class Listener(_Handle):
         self._accept_lock = threading.Lock()
         try:
             self._apply_common(
-                connect_timeout, send_timeout, receive_timeout, close_timeout,
-                keepalive_interval, keepalive_timeout, max_message_size, subprotocols,
-                tls_cert_file, tls_key_file,
+                connect_timeout,
+                send_timeout,
+                receive_timeout,
+                close_timeout,
+                keepalive_interval,
+                keepalive_timeout,
+                max_message_size,
+                subprotocols,
+                tls_cert_file,
+                tls_key_file,
             )
         except BaseException:
             self.close_handle()
@@ -696,8 +726,8 @@ def connect(
     tls_key_file: Optional[str] = None,
     proxy: Optional[str] = None,
 ) -> WebSocket:
-    """Opens a client connection to a ``ws://host[:port]/path?query`` URL and returns the
-    connected `WebSocket` (state OPEN). Timeouts are in seconds, ``None`` for none/off:
+    """Opens a client connection to a ``ws://`` or ``wss://host[:port]/path?query`` URL and
+    returns the connected `WebSocket` (state OPEN). Timeouts are in seconds, ``None`` for none/off:
 
     - ``subprotocols``: offered, e.g. ``["chat"]``; `WebSocket.subprotocol` tells the choice.
     - ``headers``: extra upgrade-request headers, a mapping or (name, value) pairs.
@@ -707,13 +737,15 @@ def connect(
       `recv` waits idle. ``keepalive_timeout`` (None): abort when a keepalive ping goes
       unanswered this long.
     - ``max_message_size`` (None): a longer incoming message fails the connection (1009).
-    - ``tls_ca_file``, ``tls_insecure_skip_verify``, ``tls_cert_file``, ``tls_key_file``,
-      ``proxy``: passed to the library as given; a build without TLS/proxy support raises
-      `InvalidOption`.
+    - ``tls_ca_file``: a PEM bundle that replaces the system's trust store for ``wss://``.
+      ``tls_insecure_skip_verify``: skip certificate and host-name checks (tests only).
+      ``tls_cert_file``/``tls_key_file``: a client certificate and its key.
+      ``proxy``: ``http://host:port``, an HTTP CONNECT proxy. All are passed to the library as
+      given; a library built without TLS/proxy support raises `InvalidOption`.
 
     Raises `InvalidUrl`, `CannotConnect`, `Timeout`, `ConnectionLost`, `ProtocolError` (the
-    exception's ``http_status`` holds a non-101 response's status), `TypeError`/`ValueError`
-    for wrong arguments. The handle is released when connecting fails.
+    exception's ``http_status`` holds a non-101 response's status), `SecureFailure` (TLS),
+    `TypeError`/`ValueError` for wrong arguments. The handle is released when connecting fails.
     """
     ws = WebSocket(
         url,
@@ -753,14 +785,14 @@ def listen(
     tls_cert_file: Optional[str] = None,
     tls_key_file: Optional[str] = None,
 ) -> Listener:
-    """Binds a listener on a ``ws://host:port/path`` URL at once (port 0 picks a free port:
-    read `Listener.port`). Requests for another path get HTTP 404, malformed ones 400.
+    """Binds a listener on a ``ws://host:port/path`` (or ``wss://``) URL at once (port 0 picks
+    a free port: read `Listener.port`). Requests for another path get HTTP 404, malformed ones 400.
 
     - ``subprotocols``: accepted, in order of preference.
     - The timeouts and ``max_message_size`` are inherited by accepted connections;
       ``receive_timeout`` also bounds `Listener.accept` and each pending upgrade request.
-    - ``tls_cert_file``/``tls_key_file``: passed to the library; a build without TLS raises
-      `InvalidOption`.
+    - ``tls_cert_file``/``tls_key_file``: the PEM certificate chain and key of a ``wss://``
+      listener (required there).
 
     Raises `InvalidUrl`, `CannotConnect` (cannot bind), `TypeError`/`ValueError`.
     """

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create (or reuse) the test peers' environments for tests/peers/:
-#   - a Python venv with tests/peers/requirements.txt (websockets, websocket-client);
+#   - a Python venv with tests/peers/requirements.txt (websockets, websocket-client) and
+#     python/requirements-test.txt (pytest, for python/tests);
 #   - Node's `ws` from tests/peers/package-lock.json, installed with `npm ci`;
 #   - tinyproxy (Debian's package) for the proxy tests.
 #
@@ -103,6 +104,19 @@ if [ "$want" != "$have" ]; then
         die "pip install -r $req into $venv failed (see pip output above)"
     fi
     printf '%s\n' "$want" > "$stamp"
+fi
+
+# pytest for the Python package's suite (python/tests), with its own stamp.
+py_test_req="$repo/python/requirements-test.txt"
+py_test_stamp="$venv/.wshandle-python-test-requirements.sha256"
+if [ -f "$py_test_req" ]; then
+    want_py_test="$(sha256_of "$py_test_req")"
+    if [ "$want_py_test" != "$(cat "$py_test_stamp" 2>/dev/null || true)" ]; then
+        rm -f "$py_test_stamp"
+        "$py" -m pip install -q --disable-pip-version-check -r "$py_test_req" >&2 \
+            || die "pip install -r $py_test_req into $venv failed (see pip output above)"
+        printf '%s\n' "$want_py_test" > "$py_test_stamp"
+    fi
 fi
 
 # ---- Node `ws` ---------------------------------------------------------------------------

@@ -12,6 +12,14 @@ cargo clippy --all-targets --quiet -- -D warnings
 cargo build --quiet            # the cdylib the C tests link against
 cargo test --no-fail-fast
 
+# The Python package (python/): installed the way users install it (`pip install ./python`
+# builds the crate in release with setuptools-rust and puts libwshandle.so inside the package),
+# then its pytest suite against that installed copy, with no WSHANDLE_LIBRARY set.
+py="$(bash scripts/setup-test-env.sh --print-python | tail -n 1)"
+"$py" -m pip install -q --disable-pip-version-check ./python
+env -u WSHANDLE_LIBRARY WSHANDLE_EXPECT_INSTALLED=1 WSHANDLE_REQUIRE_PEERS=1 \
+    "$py" -m pytest -p no:cacheprovider -q python/tests
+
 # Conformance: Autobahn|Testsuite against both roles, the C programs under ASan + UBSan
 # (docs/conformance.md); fails when any case FAILED.
 bash scripts/autobahn.sh

@@ -9,6 +9,7 @@
 mod beast;
 mod memory;
 mod scenarios;
+mod serve;
 mod util;
 
 use std::collections::BTreeMap;
@@ -44,6 +45,9 @@ fn main() {
         Some("mem-server") => return memory::serve(args[2].parse().unwrap()),
         Some("mem-client") => {
             return memory::client(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap())
+        }
+        Some("serve") => {
+            return serve::serve(&args[2], args.get(3).map_or(16, |s| s.parse().unwrap()))
         }
         // one scenario alone, for profiling: wsbench profile recv|send|pingpong|bulk
         Some("profile") => {

@@ -145,51 +145,58 @@ pub fn small_send_tungstenite(size: usize, n: usize) -> f64 {
 
 /// A server that completes the upgrade by hand and then streams `n` unmasked `size`-byte
 /// binary frames in large writes, so the receiver is the bottleneck.
-fn frame_blaster(size: usize, n: usize) -> (u16, thread::JoinHandle<()>) {
+pub fn frame_blaster(size: usize, n: usize) -> (u16, thread::JoinHandle<()>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let t = thread::spawn(move || {
-        let (mut s, _) = l.accept().unwrap();
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            s.read_exact(&mut b).unwrap();
-            head.push(b[0]);
-        }
-        let text = String::from_utf8_lossy(&head).to_string();
-        let key = text
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("Sec-WebSocket-Key: ")
-                    .or_else(|| l.strip_prefix("sec-websocket-key: "))
-            })
-            .unwrap()
-            .trim()
-            .to_owned();
-        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-        write!(s, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").unwrap();
-        let mut frame = Vec::new();
-        wshandle::protocol::frame::write_frame(
-            &mut frame,
-            wshandle::protocol::frame::Opcode::Binary,
-            true,
-            &vec![3u8; size],
-            None,
-        );
-        let per_batch = (65536 / frame.len()).max(1);
-        let batch = frame.repeat(per_batch);
-        let mut sent = 0;
-        while sent < n {
-            let k = per_batch.min(n - sent);
-            if s.write_all(&batch[..k * frame.len()]).is_err() {
-                return;
-            }
-            sent += k;
-        }
-        let mut sink = [0u8; 1024];
-        let _ = s.read(&mut sink); // hold the connection until the client is done
+        let (s, _) = l.accept().unwrap();
+        blast(s, size, n);
     });
     (port, t)
+}
+
+/// Upgrades `s` by hand, then writes `n` frames of `size` bytes (until the client leaves).
+pub fn blast(mut s: TcpStream, size: usize, n: usize) {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read_exact(&mut b).is_err() {
+            return;
+        }
+        head.push(b[0]);
+    }
+    let text = String::from_utf8_lossy(&head).to_string();
+    let Some(key) = text.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("sec-websocket-key").then(|| value.trim().to_owned())
+    }) else {
+        return;
+    };
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let response = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
+    if s.write_all(response.as_bytes()).is_err() {
+        return;
+    }
+    let mut frame = Vec::new();
+    wshandle::protocol::frame::write_frame(
+        &mut frame,
+        wshandle::protocol::frame::Opcode::Binary,
+        true,
+        &vec![3u8; size],
+        None,
+    );
+    let per_batch = (65536 / frame.len()).max(1);
+    let batch = frame.repeat(per_batch);
+    let mut sent = 0;
+    while sent < n {
+        let k = per_batch.min(n - sent);
+        if s.write_all(&batch[..k * frame.len()]).is_err() {
+            return;
+        }
+        sent += k;
+    }
+    let mut sink = [0u8; 1024];
+    let _ = s.read(&mut sink); // hold the connection until the client is done
 }
 
 /// Receiving `n` messages of `size` bytes that arrive as fast as the receiver can take them.

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The benchmark command: builds everything in release mode and measures, in one run, wshandle
+# against raw TCP, tungstenite, Boost.Beast and the Python clients on 127.0.0.1, then writes
+# benches/results.md and benches/results.png.
+#
+#   bash benches/run.sh [ROUNDS]      (default 5)
+#
+# Needs the machines' C++ compiler and Debian's boost headers (installed here if missing),
+# and the test set-up (scripts/setup-test-env.sh) for the Python peers and package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+
+bash scripts/setup-test-env.sh
+python=target/test-venv/bin/python
+if [ ! -f /usr/include/boost/beast.hpp ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libboost-dev >/dev/null
+fi
+bench_venv=target/bench-venv
+if [ ! -x "$bench_venv/bin/python" ]; then
+    python3 -m venv "$bench_venv"
+fi
+"$bench_venv/bin/pip" install -q -r benches/requirements.txt
+"$python" -m pip install -q ./python  # the package as users install it (release library)
+
+cargo build --release --benches --quiet
+wsbench=$(cargo bench --bench wsbench --no-run --message-format=json 2>/dev/null \
+    | "$python" -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "wsbench" and m.get("executable"):
+        print(m["executable"])')
+g++ -std=c++17 -O2 -Wall -Wextra -o target/release/beast_client benches/beast_client.cpp -lpthread
+
+"$wsbench" --rounds "$rounds" --beast target/release/beast_client --out target/bench-rust.json
+"$python" benches/python_bench.py "$wsbench" "$rounds" target/bench-python.json
+PEERS_PYTHON="$python" "$bench_venv/bin/python" benches/report.py target/bench-rust.json target/bench-python.json \
+    "bash benches/run.sh $rounds"

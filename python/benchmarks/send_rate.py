@@ -6,7 +6,9 @@
 Starts one sink server in a subprocess (raw sockets: completes the upgrade, then reads and
 discards bytes in 1 MiB gulps, so it is never the bottleneck) and sends COUNT messages of SIZE
 bytes (default 200,000 x 16) over one connection with each client in turn, in this process,
-ROUNDS times; prints each client's best rate and the ratios. Needs `websocket-client` and
+ROUNDS times; prints each client's best rate and the ratios. The last line is no client: a
+prebuilt frame per `socket.send` on a TCP_NODELAY socket, the floor every client above pays
+per message (one small TCP segment each). Needs `websocket-client` and
 `websockets` (both in target/test-venv) and an importable `wshandle`.
 """
 
@@ -110,6 +112,32 @@ def bench_websockets_sync(url: str, payload: bytes, count: int):
         return result
 
 
+def bench_raw_socket(url: str, payload: bytes, count: int):
+    """Not a client: the floor. One prebuilt masked frame per `socket.send` on a TCP_NODELAY
+    socket, which is what each WebSocket client above does per message at the least."""
+    host, port = url[len("ws://") :].rstrip("/").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    key = base64.b64encode(os.urandom(16))
+    sock.sendall(
+        b"GET / HTTP/1.1\r\nHost: " + host.encode() + b"\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    assert len(payload) < 126
+    frame = bytes([0x82, 0x80 | len(payload)]) + mask + masked
+    try:
+        return _timed(sock.send, frame, count)
+    finally:
+        sock.close()
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--count", type=int, default=200_000)
@@ -142,6 +170,7 @@ def main() -> int:
             (f"wshandle {wshandle.__version__}", bench_wshandle),
             (f"websocket-client {websocket.__version__}", bench_websocket_client),
             (f"websockets {websockets.version.version} (sync)", bench_websockets_sync),
+            ("floor: socket.send, TCP_NODELAY", bench_raw_socket),
         ]
         best = {}
         for _ in range(args.rounds):

@@ -150,3 +150,17 @@ def test_many_threads_many_connections(make_server) -> None:
 
     workers = [Worker(lambda i=i: client(i), f"client-{i}") for i in range(8)]
     assert sorted(w.join() for w in workers) == list(range(8))
+
+
+def test_close_handle_cancels_a_blocked_close_and_recv_during_close_is_refused(make_peer) -> None:
+    peer = make_peer("raw_server.py", "--mode", "silent")  # never answers our close frame
+    ws = wshandle.connect(peer.url, close_timeout=EVENT_WAIT * 3)
+    closer = spawn_blocked(ws.close, "closer")  # waiting for the peer's close frame
+    with pytest.raises(wshandle.InvalidOperation):
+        ws.recv()  # a receive started while ws_close runs
+    with pytest.raises(wshandle.InvalidOperation):
+        ws.shutdown()  # another sending call
+    t0 = time.monotonic()
+    ws.close_handle()
+    assert isinstance(closer.exception(), wshandle.Cancelled)
+    assert closer.ended_at - t0 < 1.0  # contract: 100 ms; generous bound

@@ -87,6 +87,8 @@ def test_receive_timeout_mid_message_loses_nothing(make_server) -> None:
     with wshandle.connect(server.url, receive_timeout=0.2) as ws:
         with pytest.raises(wshandle.Timeout):
             ws.recv()  # read the first fragment, then timed out waiting for the rest
+        with pytest.raises(wshandle.InvalidOperation, match="call recv"):
+            ws.recv_into(bytearray(10))  # would hand out the rest without the start
         go_on.set()
         ws.receive_timeout = EVENT_WAIT
         assert ws.recv() == b"a" * 100_000 + b"b"

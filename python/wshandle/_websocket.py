@@ -506,12 +506,21 @@ class WebSocket(_Handle):
         memoryview, array, mmap, ...) without copying, as ``ws_receive``: returns
         ``(count, buffer_type)`` — ``*_FRAGMENT`` when more of the message follows,
         ``*_MESSAGE`` for its last piece (possibly 0 bytes), `BufferType.CLOSE` (0 bytes) for
-        the peer's close frame. States and exceptions as for `recv`. Do not mix with a `recv`
-        that raised in the middle of a message."""
+        the peer's close frame. States and exceptions as for `recv`; after a `recv` that raised
+        in the middle of a message (e.g. a receive timeout), `InvalidOperation` until `recv`
+        has returned that message."""
         addr, size, keep = _writable_address(buffer)
         if not self._recv_lock.acquire(False):
             raise _busy("recv")
         try:
+            if self._partial is not None:
+                code = ErrorCode.INVALID_OPERATION
+                raise InvalidOperation(
+                    code,
+                    error_name(code),
+                    "recv() raised in the middle of a message and holds its first pieces; "
+                    "call recv() to get the whole message",
+                )
             slot = self._slot
             rc = _ws_receive(self._h, addr, size, slot.size_addr, slot.u32_addr)
             if rc:

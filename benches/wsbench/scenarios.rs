@@ -168,7 +168,8 @@ pub fn blast(mut s: TcpStream, size: usize, n: usize) {
     let text = String::from_utf8_lossy(&head).to_string();
     let Some(key) = text.lines().find_map(|l| {
         let (name, value) = l.split_once(':')?;
-        name.eq_ignore_ascii_case("sec-websocket-key").then(|| value.trim().to_owned())
+        name.eq_ignore_ascii_case("sec-websocket-key")
+            .then(|| value.trim().to_owned())
     }) else {
         return;
     };

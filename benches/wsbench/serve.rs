@@ -24,7 +24,9 @@ pub fn serve(kind: &str, size: usize) {
                     let mut buf = vec![0u8; 1 << 16];
                     loop {
                         let (mut n, mut ty) = (0usize, 0u32);
-                        if ws_receive(s, buf.as_mut_ptr().cast(), buf.len(), &mut n, &mut ty) != WS_OK {
+                        if ws_receive(s, buf.as_mut_ptr().cast(), buf.len(), &mut n, &mut ty)
+                            != WS_OK
+                        {
                             break;
                         }
                         if ty == WS_BUFFER_CLOSE {

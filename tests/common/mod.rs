@@ -4,6 +4,7 @@
 
 mod certs;
 mod cprog;
+pub mod raw;
 #[allow(unused_imports)]
 pub use certs::PKI;
 #[allow(unused_imports)]

@@ -8,7 +8,7 @@
  * arrives, the server sends one last reply, "Server got <n> bytes\n", and
  * then its own close frame (1000).
  *
- * Usage: seed_client ws://host:port/path [shutdown|close]
+ * Usage: seed_client ws://host:port/path [shutdown|close] [COUNT]
  *
  *   shutdown (default) - the seed's accepted answer (CloseOutputAsync):
  *       ws_shutdown sends our close frame and returns at once; the receiver
@@ -23,6 +23,10 @@
  *       (Rarely the receiver has not re-entered ws_receive when ws_close
  *       starts; its call is then refused with WS_ERROR_INVALID_OPERATION.
  *       A receive loop must treat both results as "stop".)
+ *
+ *   COUNT - how many 128 KiB messages to stream (default 1024, the seed's
+ *       128 MiB); the expected replies follow from it (COUNT / 32 replies of
+ *       4 MiB, then the rest). Smaller counts keep runs under valgrind short.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime and CLOCK_MONOTONIC under -std=c11 */
 
@@ -32,12 +36,16 @@
 #include "common.h"
 
 #define MESSAGE_SIZE (128 * 1024)       /* one binary message */
-#define MESSAGE_COUNT 1024              /* 128 MiB in all */
+#define MESSAGE_COUNT 1024              /* 128 MiB in all, by default */
 #define RECEIVE_BUFFER_SIZE (64 * 1024) /* as in the seed's client */
-#define FULL_REPLIES 32                 /* 128 MiB / 4 MiB */
+#define REPLY_EVERY 4194304u            /* the server replies per 4 MiB */
 
 static const char FULL_REPLY[] = "Server got 4194304 bytes\n";
-static const char LAST_REPLY[] = "Server got 0 bytes\n"; /* nothing after the last 4 MiB */
+
+/* Set by main from the message count: the number of 4 MiB replies (32 for 128 MiB) and
+ * the last reply, which counts what is left after them ("Server got 0 bytes\n"). */
+static unsigned full_replies;
+static char last_reply[64];
 
 /* State shared by the main thread and the receiver thread. */
 struct receiver {
@@ -108,9 +116,9 @@ static void *receive_replies(void *arg)
         if (text_len == 0 || text[text_len - 1] != '\n')
             putchar('\n');
 
-        const char *want = LAST_REPLY;
+        const char *want = last_reply;
         pthread_mutex_lock(&r->lock);
-        if (r->replies < FULL_REPLIES)
+        if (r->replies < full_replies)
             want = FULL_REPLY;
         r->replies++;
         pthread_mutex_unlock(&r->lock);
@@ -142,9 +150,15 @@ static long long elapsed_ms(const struct timespec *start)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3)
-        die("usage: %s ws://host:port/path [shutdown|close]", argv[0]);
-    const char *mode = argc == 3 ? argv[2] : "shutdown";
+    if (argc < 2 || argc > 4)
+        die("usage: %s ws://host:port/path [shutdown|close] [COUNT]", argv[0]);
+    const char *mode = argc >= 3 ? argv[2] : "shutdown";
+    long count = argc == 4 ? atol(argv[3]) : MESSAGE_COUNT;
+    if (count <= 0)
+        die("COUNT must be a positive number of messages");
+    unsigned long long total = (unsigned long long)count * MESSAGE_SIZE;
+    full_replies = (unsigned)(total / REPLY_EVERY);
+    snprintf(last_reply, sizeof last_reply, "Server got %llu bytes\n", total % REPLY_EVERY);
     int use_close = strcmp(mode, "close") == 0;
     if (!use_close && strcmp(mode, "shutdown") != 0)
         die("unknown mode \"%s\": expected shutdown or close", mode);
@@ -168,11 +182,11 @@ int main(int argc, char **argv)
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
 
-    /* Stream 128 MiB. Each ws_send returns once its bytes are handed to the OS. */
+    /* Stream 128 MiB (by default). Each ws_send returns once its bytes are handed to the OS. */
     unsigned char *data = calloc(1, MESSAGE_SIZE);
     if (data == NULL)
         die("out of memory");
-    for (int i = 0; i < MESSAGE_COUNT; i++)
+    for (long i = 0; i < count; i++)
         CHECK(ws_send(h, WS_BUFFER_BINARY_MESSAGE, data, MESSAGE_SIZE));
     free(data);
 
@@ -183,11 +197,11 @@ int main(int argc, char **argv)
         CHECK(ws_shutdown(h, WS_CLOSE_STATUS_SUCCESS, NULL, 0));
         pthread_join(thread, NULL);
     } else {
-        /* Wait until the receiver has all 32 regular replies. The server
-         * sends nothing more until it sees our close frame, so the receiver
-         * is now (or within microseconds) blocked in ws_receive. */
+        /* Wait until the receiver has all the regular replies (32 for 128 MiB).
+         * The server sends nothing more until it sees our close frame, so the
+         * receiver is now (or within microseconds) blocked in ws_receive. */
         pthread_mutex_lock(&r.lock);
-        while (r.replies < FULL_REPLIES && !r.done)
+        while (r.replies < full_replies && !r.done)
             pthread_cond_wait(&r.changed, &r.lock);
         r.close_called = 1;
         pthread_mutex_unlock(&r.lock);
@@ -205,7 +219,7 @@ int main(int argc, char **argv)
     if (!use_close) {
         EXPECT(r.result == WS_OK && r.last_type == WS_BUFFER_CLOSE,
                "the receiver ended with the server's close frame");
-        EXPECT(r.replies == FULL_REPLIES + 1, "32 regular replies and the last one");
+        EXPECT(r.replies == full_replies + 1, "the regular replies and the last one");
     } else {
         /* Almost always WS_ERROR_OPERATION_CANCELLED. WS_ERROR_INVALID_OPERATION
          * means the receiver lost a race: it had not re-entered ws_receive
@@ -213,7 +227,7 @@ int main(int argc, char **argv)
         if (r.result != WS_ERROR_OPERATION_CANCELLED && r.result != WS_ERROR_INVALID_OPERATION)
             die("the receiver's ws_receive returned %s, expected WS_ERROR_OPERATION_CANCELLED",
                 ws_error_name(r.result));
-        EXPECT(r.replies == FULL_REPLIES, "the last reply went to ws_close, not the receiver");
+        EXPECT(r.replies == full_replies, "the last reply went to ws_close, not the receiver");
     }
 
     uint32_t state = 0;

@@ -3,7 +3,8 @@
 #   - a Python venv with tests/peers/requirements.txt (websockets, websocket-client) and
 #     python/requirements-test.txt (pytest, for python/tests);
 #   - Node's `ws` from tests/peers/package-lock.json, installed with `npm ci`;
-#   - tinyproxy (Debian's package) for the proxy tests.
+#   - tinyproxy (Debian's package) for the proxy tests;
+#   - valgrind (Debian's package) for tests/memcheck.rs.
 #
 #   bash scripts/setup-test-env.sh                    # create/update, quiet on success
 #   bash scripts/setup-test-env.sh --print-python     # ... then print the venv's python path
@@ -71,6 +72,12 @@ if ! command -v tinyproxy >/dev/null 2>&1; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tinyproxy; } \
         >/dev/null 2>&1 || { rm -f ${guard:+"$guard"}; die "cannot install tinyproxy (apt-get install tinyproxy; run as root)"; }
     if [ -n "$guard" ]; then rm -f "$guard"; fi
+fi
+
+# valgrind: tests/memcheck.rs runs the C examples under memcheck. Debian's package.
+if ! command -v valgrind >/dev/null 2>&1; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; } \
+        >/dev/null 2>&1 || die "cannot install valgrind (apt-get install valgrind; run as root)"
 fi
 
 # sha256 of the concatenation of the given files.

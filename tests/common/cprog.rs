@@ -19,12 +19,20 @@ pub fn target_dir() -> PathBuf {
 
 /// Builds `c-examples/NAME.c` and returns the executable.
 pub fn build(name: &str) -> PathBuf {
+    build_with(name, "c-examples", &[])
+}
+
+/// Builds `c-examples/NAME.c` with extra compiler flags (sanitizers, debug information) into
+/// `<target>/<subdir>/NAME`, linked against the same library as `build`.
+pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
     let lib_dir = target_dir();
-    let out_dir = lib_dir.join("c-examples");
+    let out_dir = lib_dir.join(subdir);
     std::fs::create_dir_all(&out_dir).unwrap();
     let exe = out_dir.join(name);
     let out = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+        .args(flags)
+        .arg("-I")
         .arg(repo().join("include"))
         .arg(repo().join(format!("c-examples/{name}.c")))
         .arg("-o")

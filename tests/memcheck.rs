@@ -1,0 +1,275 @@
+//! The C examples under AddressSanitizer + UndefinedBehaviorSanitizer and under valgrind
+//! memcheck: echo_server with echo_client (and this process's client), seed_server with
+//! seed_client in both modes. Each must exit 0 with no sanitizer report, and valgrind must
+//! find no error and no definite or indirect leak.
+//!
+//! Only the C side is instrumented (`-fsanitize=address,undefined`): the Rust library is the
+//! ordinary build. ASan still checks every heap block the library allocates (its malloc
+//! interposes the process's) and LeakSanitizer reports any the library loses; valgrind sees
+//! everything. Memory still reachable at exit is expected and not a leak: the library's global
+//! handle table and TLS root store (static, built on first use) and parking_lot's global hash
+//! table of parked threads (sized to the number of threads that ever waited).
+//!
+//! The seed scenario streams 1024 messages (128 MiB) under ASan, 64 (8 MiB) under valgrind.
+//! Programs under test are killed after 120 s. autobahn_client.c runs under ASan + UBSan in
+//! scripts/autobahn.sh.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::raw::report;
+use common::*;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tool {
+    Asan,
+    Valgrind,
+}
+
+const ASAN_FLAGS: [&str; 5] = [
+    "-fsanitize=address,undefined",
+    "-fno-omit-frame-pointer",
+    "-fno-sanitize-recover=all",
+    "-g",
+    "-O1",
+];
+
+fn exe(name: &str, tool: Tool) -> PathBuf {
+    match tool {
+        Tool::Asan => build_with(name, "c-examples-asan", &ASAN_FLAGS),
+        Tool::Valgrind => build_with(name, "c-examples-valgrind", &["-g", "-O1"]),
+    }
+}
+
+/// A program under a tool, its stdout piped; the tool's report goes to `log`.
+fn spawn(tool: Tool, name: &str, args: &[&str], tag: &str) -> (Child, PathBuf) {
+    let exe = exe(name, tool);
+    let log = target_dir().join(format!(
+        "memcheck-{}-{name}-{tag}.log",
+        if tool == Tool::Asan {
+            "asan"
+        } else {
+            "valgrind"
+        }
+    ));
+    let _ = std::fs::remove_file(&log);
+    let mut cmd = match tool {
+        Tool::Asan => {
+            let mut c = Command::new(&exe);
+            c.env(
+                "ASAN_OPTIONS",
+                "detect_leaks=1:halt_on_error=1:abort_on_error=0",
+            )
+            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+            .stderr(std::fs::File::create(&log).unwrap());
+            c
+        }
+        Tool::Valgrind => {
+            let mut c = Command::new("valgrind");
+            c.args([
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite,indirect",
+                "--show-leak-kinds=definite,indirect",
+                "--error-exitcode=1",
+            ])
+            .arg(format!("--log-file={}", log.display()))
+            .arg(&exe)
+            .stderr(Stdio::inherit());
+            c
+        }
+    };
+    let child = cmd
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name} under {}: {e}", tool_name(tool)));
+    (child, log)
+}
+
+fn tool_name(tool: Tool) -> &'static str {
+    match tool {
+        Tool::Asan => "ASan+UBSan",
+        Tool::Valgrind => "valgrind",
+    }
+}
+
+/// Waits (at most 120 s) for a program and checks its exit status and the tool's report.
+/// Returns its stdout and a one-line summary of the report.
+fn finish(tool: Tool, name: &str, mut child: Child, log: &Path) -> (String, String) {
+    let until = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} under {} did not finish in 120 s", tool_name(tool));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut stdout);
+    }
+    let report_text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(
+        status.success(),
+        "{name} under {} failed ({status}):\n{report_text}\nstdout:\n{stdout}",
+        tool_name(tool)
+    );
+    let summary = match tool {
+        Tool::Asan => {
+            for bad in [
+                "ERROR: AddressSanitizer",
+                "ERROR: LeakSanitizer",
+                "runtime error:",
+            ] {
+                assert!(!report_text.contains(bad), "{name}: {report_text}");
+            }
+            "exit 0, no AddressSanitizer, LeakSanitizer or UBSan report".to_owned()
+        }
+        Tool::Valgrind => valgrind_summary(name, &report_text),
+    };
+    (stdout, summary)
+}
+
+/// Checks valgrind's report: 0 errors, nothing definitely or indirectly lost.
+fn valgrind_summary(name: &str, text: &str) -> String {
+    let field = |label: &str| -> String {
+        text.lines()
+            .find_map(|l| l.split_once(label).map(|(_, v)| v.trim().to_owned()))
+            .unwrap_or_else(|| "0 bytes in 0 blocks".to_owned())
+    };
+    let errors = field("ERROR SUMMARY:");
+    assert!(
+        errors.starts_with("0 errors"),
+        "{name}: valgrind found errors:\n{text}"
+    );
+    let definite = field("definitely lost:");
+    let indirect = field("indirectly lost:");
+    for (kind, v) in [("definitely", &definite), ("indirectly", &indirect)] {
+        assert!(v.starts_with("0 bytes"), "{name}: {kind} lost {v}:\n{text}");
+    }
+    format!(
+        "ERROR SUMMARY: {}; definitely lost: {definite}; indirectly lost: {indirect}; possibly lost: {}; still reachable: {}",
+        errors.split(" (").next().unwrap_or(&errors),
+        field("possibly lost:"),
+        field("still reachable:")
+    )
+}
+
+/// A C server under a tool, as far as its "listening on port N" line.
+fn server(tool: Tool, name: &str, args: &[&str]) -> (Child, PathBuf, u16) {
+    let (mut child, log) = spawn(tool, name, args, "server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("listening on port ")
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!(
+                "{name}: {line:?}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })
+        .parse()
+        .unwrap();
+    (child, log, port)
+}
+
+fn client(tool: Tool, name: &str, args: &[&str], tag: &str) -> (String, String) {
+    let (child, log) = spawn(tool, name, args, tag);
+    finish(tool, name, child, &log)
+}
+
+fn echo(tool: Tool, seconds: &str) {
+    let t = Instant::now();
+    let (srv, srv_log, port) = server(tool, "echo_server", &["ws://127.0.0.1:0/", seconds]);
+    let url = format!("ws://127.0.0.1:{port}/");
+    let (out, cli) = client(tool, "echo_client", &[&url], "echo");
+    assert!(out.contains("echo ok"), "{out}");
+    // and this process's client, for fragments and a large message through the server
+    let h = connect(&url);
+    assert_code!(send(h, WS_BUFFER_UTF8_FRAGMENT, "frag".as_bytes()), WS_OK);
+    assert_code!(send(h, WS_BUFFER_UTF8_MESSAGE, "ménté".as_bytes()), WS_OK);
+    assert_eq!(
+        recv_message(h),
+        ("fragménté".as_bytes().to_vec(), WS_BUFFER_UTF8_MESSAGE)
+    );
+    let big = vec![0x42u8; 1 << 20];
+    assert_code!(send(h, WS_BUFFER_BINARY_MESSAGE, &big), WS_OK);
+    assert_eq!(recv_message(h), (big, WS_BUFFER_BINARY_MESSAGE));
+    assert_code!(close(h, 4000, b"bye"), WS_OK);
+    ws_close_handle(h);
+    let (out, srv_summary) = finish(tool, "echo_server", srv, &srv_log);
+    assert!(out.contains("served 2 connections"), "{out}");
+    report(&format!("memcheck {}: echo_client: {cli}", tool_name(tool)));
+    report(&format!(
+        "memcheck {}: echo_server (2 connections, {:.1} s): {srv_summary}",
+        tool_name(tool),
+        t.elapsed().as_secs_f64()
+    ));
+}
+
+fn seed(tool: Tool, count: &str) {
+    let t = Instant::now();
+    let (srv, srv_log, port) = server(tool, "seed_server", &["ws://127.0.0.1:0/seed", "2", "100"]);
+    let url = format!("ws://127.0.0.1:{port}/seed");
+    for mode in ["shutdown", "close"] {
+        let (out, summary) = client(tool, "seed_client", &[&url, mode, count], mode);
+        assert!(out.contains(&format!("seed {mode} ok")), "{out}");
+        report(&format!(
+            "memcheck {}: seed_client {mode} ({count} x 128 KiB): {summary}",
+            tool_name(tool)
+        ));
+    }
+    let (out, summary) = finish(tool, "seed_server", srv, &srv_log);
+    assert_eq!(out.matches("server: ").count(), 2, "{out}");
+    report(&format!(
+        "memcheck {}: seed_server (2 connections, {:.1} s): {summary}",
+        tool_name(tool),
+        t.elapsed().as_secs_f64()
+    ));
+}
+
+#[test]
+fn echo_under_asan_and_ubsan() {
+    echo(Tool::Asan, "3");
+}
+
+#[test]
+fn seed_under_asan_and_ubsan() {
+    seed(Tool::Asan, "1024");
+}
+
+fn have_valgrind() -> bool {
+    let ok = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "valgrind is missing: scripts/setup-test-env.sh installs it (apt-get install valgrind)"
+    );
+    ok
+}
+
+#[test]
+fn echo_under_valgrind() {
+    have_valgrind();
+    echo(Tool::Valgrind, "8");
+}
+
+#[test]
+fn seed_under_valgrind() {
+    have_valgrind();
+    seed(Tool::Valgrind, "64");
+}

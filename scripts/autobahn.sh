@@ -13,7 +13,8 @@
 #
 # The C programs are built with AddressSanitizer and UndefinedBehaviorSanitizer (the Rust
 # library itself is not instrumented), so the whole run is also a sanitizer run of
-# autobahn_client.c and echo_server.c.
+# autobahn_client.c and echo_server.c; the client role then runs once more under valgrind
+# memcheck (all but section 9), which must report no error and no leak.
 #
 # Environment:
 #   WSHANDLE_AUTOBAHN_PROFILE=debug|release  the library build to test (default debug, the one
@@ -21,6 +22,7 @@
 #   WSHANDLE_AUTOBAHN_CASES='"1.*", "7.*"'   the cases to run (default all but 12.* and 13.*,
 #                                            which are permessage-deflate, not implemented)
 #   WSHANDLE_AUTOBAHN_STRICT=1               also fail on NON-STRICT (and UNIMPLEMENTED)
+#   WSHANDLE_AUTOBAHN_VALGRIND=0             skip the client role's valgrind run
 #
 # Autobahn is Python 2 only: it is installed on first use into target/autobahn-venv from the
 # pyenv CPython 2.7.18 this machine image carries (see ../shared/PEERS.md), about 25 s.
@@ -115,31 +117,49 @@ JSON
   reports+=("server=$out/server/index.json")
 fi
 
-if [ "$roles" != server ]; then
-  rm -rf "$out/client"
-  cat > "$out/fuzzingserver.json" <<JSON
+# Runs the client role: "$1" is a label and report directory name, "$2" the cases to exclude,
+# the rest the command that runs autobahn_client (its URL and agent are appended).
+run_client() {
+  local label=$1 excluded=$2; shift 2
+  rm -rf "${out:?}/$label"
+  cat > "$out/fuzzingserver-$label.json" <<JSON
 {
   "url": "ws://127.0.0.1:0",
-  "outdir": "./$out/client",
+  "outdir": "./$out/$label",
   "cases": [$cases],
-  "exclude-cases": [$exclude],
+  "exclude-cases": [$excluded],
   "exclude-agent-cases": {}
 }
 JSON
-  start_listening "$out/fuzzingserver.log" 'PORT \([0-9]*\)' \
-    "$venv/bin/python" scripts/autobahn/fuzzingserver.py "$out/fuzzingserver.json" "$run_limit"
-  fuzz_pid=$pid
+  start_listening "$out/fuzzingserver-$label.log" 'PORT \([0-9]*\)' \
+    "$venv/bin/python" scripts/autobahn/fuzzingserver.py "$out/fuzzingserver-$label.json" "$run_limit"
+  local fuzz_pid=$pid t0
   t0=$(date +%s)
-  if ! timeout "$run_limit" "$out/autobahn_client" "ws://127.0.0.1:$port" wshandle \
-      > "$out/autobahn_client.log" 2>&1; then
-    echo "autobahn: autobahn_client failed (a sanitizer report, or the fuzzingserver vanished):" >&2
-    tail -n 40 "$out/autobahn_client.log" >&2
+  if ! timeout "$run_limit" "$@" "ws://127.0.0.1:$port" wshandle > "$out/$label.log" 2>&1; then
+    echo "autobahn: autobahn_client ($label) failed (a sanitizer or valgrind report, or the fuzzingserver vanished):" >&2
+    tail -n 40 "$out/$label.log" >&2
     exit 1
   fi
   kill "$fuzz_pid" 2>/dev/null || true
   wait "$fuzz_pid" 2>/dev/null || true
-  echo "autobahn: client role ran in $(( $(date +%s) - t0 )) s"
-  reports+=("client=$out/client/index.json")
+  echo "autobahn: client role ($label) ran in $(( $(date +%s) - t0 )) s"
+  reports+=("$label=$out/$label/index.json")
+}
+
+if [ "$roles" != server ]; then
+  run_client client "$exclude" "$out/autobahn_client"
+  # The same client under valgrind memcheck (a plain -g build), all but the performance
+  # section 9 (16 MiB messages are slow under valgrind): it must find no error and no
+  # definite or indirect leak. WSHANDLE_AUTOBAHN_VALGRIND=0 skips it.
+  if [ "${WSHANDLE_AUTOBAHN_VALGRIND:-1}" = 1 ]; then
+    cc -std=c11 -O1 -g -Wall -Wextra -Werror -pedantic -I include c-examples/autobahn_client.c \
+       -o "$out/autobahn_client_valgrind" -L "$lib" -lwshandle -lpthread -Wl,-rpath,"$lib"
+    run_client client-valgrind "$exclude, \"9.*\"" \
+      valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
+      "--log-file=$out/client-valgrind.memcheck" "$out/autobahn_client_valgrind"
+    grep -E "ERROR SUMMARY|definitely lost|indirectly lost|still reachable" \
+      "$out/client-valgrind.memcheck" | sed 's/^==[0-9]*== */autobahn: valgrind: /'
+  fi
 fi
 
 strict=()

@@ -378,7 +378,7 @@ fn send_receive_shutdown_close_and_close_handle_race_on_one_handle() {
     ws_close_handle(l);
     let took = start.elapsed();
     report(&format!(
-        "races: {rounds} rounds in {:.1} s ({:.1} ms a round, slowest {} ms), seed {master:#x}; the library's close frame reached the peer in {with_close} rounds, nothing followed it ({strict} of them without peer pings; {owed} owed pongs followed it in the others); {truncated} connections cut mid-frame by ws_close_handle",
+        "races: {rounds} rounds in {:.1} s ({:.1} ms a round, slowest {} ms), seed {master:#x}; the library's close frame reached the peer in {with_close} rounds and no data or close frame followed it: nothing at all in the {strict} of them where the peer never pinged, {owed} pongs owed for the peer's pings in the others; {truncated} connections cut mid-frame by ws_close_handle",
         took.as_secs_f64(),
         took.as_secs_f64() * 1000.0 / rounds as f64,
         slowest.as_millis()

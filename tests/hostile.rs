@@ -11,6 +11,7 @@
 mod common;
 
 use std::ffi::CString;
+use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -705,4 +706,134 @@ fn a_listener_facing_a_1_mib_request_head_still_accepts_others() {
         "hostile server handshake, a 1 MiB request head: the listener answered \"{first}\" after {} ms (whole request sent: {sent}); a good client was accepted meanwhile",
         took.as_millis()
     ));
+}
+
+/// Floods the connection for up to `secs` seconds: `head` first, then `unit` over and over,
+/// from three threads when `unit` is a single byte (zero payload bytes interleave harmlessly
+/// inside one huge frame), from one thread otherwise (whole frames must not interleave).
+fn flood(c: &RawConn, head: Vec<u8>, unit: Vec<u8>, secs: u64) {
+    let mut first = c.stream.try_clone().unwrap();
+    if first.write_all(&head).is_err() {
+        return;
+    }
+    let threads = if unit.len() == 1 { 3 } else { 1 };
+    let chunk = unit.repeat(((1 << 20) / unit.len()).max(1));
+    let mut writers = Vec::new();
+    for _ in 0..threads {
+        let mut s = c.stream.try_clone().unwrap();
+        let chunk = chunk.clone();
+        writers.push(std::thread::spawn(move || {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(secs) {
+                if s.write_all(&chunk).is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    for w in writers {
+        let _ = w.join();
+    }
+}
+
+/// The deadline holds however fast the peer sends: checked before every read, not only when
+/// a wait times out (regression: a peer that kept the socket readable held `ws_close` and the
+/// client's wait for the server's FIN past their deadlines, and a ping flood held
+/// `ws_receive` past `WS_OPTION_RECEIVE_TIMEOUT`).
+const LIMIT_MS: u64 = 300;
+const NOISE: Duration = Duration::from_millis(700);
+
+#[test]
+fn close_timeout_holds_against_a_data_flood() {
+    for server_role in [false, true] {
+        let script: Script = Box::new(|c: RawConn| {
+            let key = c.masks.then_some([0u8; 4]);
+            let head = raw::encode_with(raw::OP_BINARY, true, 0, b"", key, Some(1 << 40));
+            flood(&c, head, vec![0u8], 6);
+            None
+        });
+        let pair = if server_role {
+            as_server(script, 0)
+        } else {
+            as_client(script, 0)
+        };
+        let h = pair.h;
+        set_u32(h, WS_OPTION_CLOSE_TIMEOUT, LIMIT_MS as u32);
+        let t = Instant::now();
+        let code = close(h, 1000, b"");
+        let took = t.elapsed();
+        assert_code!(code, WS_ERROR_TIMEOUT);
+        assert!(
+            took < Duration::from_millis(LIMIT_MS) + NOISE,
+            "ws_close took {took:?} with a {LIMIT_MS} ms close timeout"
+        );
+        assert_eq!(state(h), WS_STATE_ABORTED);
+        ws_close_handle(h);
+        report(&format!(
+            "hostile {:<6} a data flood while ws_close waits ({LIMIT_MS} ms close timeout): WS_ERROR_TIMEOUT after {} ms, state ABORTED",
+            pair.role,
+            took.as_millis()
+        ));
+    }
+}
+
+#[test]
+fn the_wait_for_the_servers_fin_holds_against_garbage_after_its_close() {
+    let script: Script = Box::new(|mut c: RawConn| {
+        let _ = c.send_frame(raw::OP_CLOSE, true, &raw::close_payload(1000, b""));
+        flood(&c, Vec::new(), vec![0xAB], 6);
+        None
+    });
+    let pair = as_client(script, 0);
+    let h = pair.h;
+    assert_eq!(recv(h, &mut [0u8; 16]).2, WS_BUFFER_CLOSE);
+    set_u32(h, WS_OPTION_CLOSE_TIMEOUT, LIMIT_MS as u32);
+    let t = Instant::now();
+    let code = close(h, 1000, b"");
+    let took = t.elapsed();
+    assert_code!(code, WS_OK);
+    assert!(
+        took < Duration::from_millis(LIMIT_MS) + NOISE,
+        "ws_close took {took:?} with a {LIMIT_MS} ms close timeout"
+    );
+    assert_eq!(state(h), WS_STATE_CLOSED);
+    ws_close_handle(h);
+    report(&format!(
+        "hostile client garbage flooding after the server's close: ws_close WS_OK after {} ms ({LIMIT_MS} ms close timeout bounds the wait for the FIN), state CLOSED",
+        took.as_millis()
+    ));
+}
+
+#[test]
+fn receive_timeout_holds_against_a_ping_flood() {
+    for server_role in [false, true] {
+        let script: Script = Box::new(|c: RawConn| {
+            let key = c.masks.then_some([0u8; 4]);
+            let ping = raw::encode(raw::OP_PING, true, b"flood", key);
+            flood(&c, Vec::new(), ping, 6);
+            None
+        });
+        let pair = if server_role {
+            as_server(script, 0)
+        } else {
+            as_client(script, 0)
+        };
+        let h = pair.h;
+        set_u32(h, WS_OPTION_RECEIVE_TIMEOUT, LIMIT_MS as u32);
+        let t = Instant::now();
+        let (code, _, _) = recv(h, &mut [0u8; 64]);
+        let took = t.elapsed();
+        assert_code!(code, WS_ERROR_TIMEOUT);
+        assert!(
+            took < Duration::from_millis(LIMIT_MS) + NOISE,
+            "ws_receive took {took:?} with a {LIMIT_MS} ms receive timeout"
+        );
+        assert_eq!(state(h), WS_STATE_OPEN, "a receive timeout is not fatal");
+        ws_close_handle(h);
+        report(&format!(
+            "hostile {:<6} a ping flood ({LIMIT_MS} ms receive timeout): WS_ERROR_TIMEOUT after {} ms, state OPEN",
+            pair.role,
+            took.as_millis()
+        ));
+    }
 }

@@ -380,7 +380,9 @@ impl Link {
             let fin_by = deadline.map_or(fin_by, |d| d.min(fin_by));
             let mut scratch = [0u8; 1024];
             while let Ok(n) = io::read_some(&self.t, sig, &mut scratch, Some(fin_by), "FIN", "") {
-                if n == 0 {
+                // a server that keeps sending after its close frame does not hold us past
+                // fin_by either
+                if n == 0 || Instant::now() >= fin_by {
                     break;
                 }
             }
@@ -441,6 +443,7 @@ impl Link {
     ) -> Result<Option<Got>> {
         let mut filled = 0usize;
         let mut kind = MessageKind::Binary;
+        let mut looped = false; // this call has read from the socket and found no data yet
         loop {
             sig.check()?;
             if user && self.closing.load(Ordering::SeqCst) {
@@ -497,6 +500,13 @@ impl Link {
                     end: false,
                 }));
             }
+            // The deadline holds however fast the peer sends. A peer that keeps the socket
+            // readable (a ping flood, data that ws_close discards) never lets a wait time out,
+            // so check before reading again: in ws_close's drain, which calls this once per
+            // piece, before every read; in ws_receive, once a read brought nothing to deliver.
+            if (looped || !user) && deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
             let want_write = self.service_tx();
             // Large payload goes straight into the caller's buffer; everything else through
             // the input buffer, where one read can bring in many frames.
@@ -529,6 +539,7 @@ impl Link {
                         rx.poll_first = end + n < rx.buf.len() && !self.t.is_tls();
                         rx.end += n;
                         rx.seen_bytes();
+                        looped = true;
                         continue;
                     }
                     other => other,

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::repo;
 
@@ -29,6 +30,14 @@ pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
     let out_dir = lib_dir.join(subdir);
     std::fs::create_dir_all(&out_dir).unwrap();
     let exe = out_dir.join(name);
+    // Tests build the same program concurrently while others run it: compile to a unique
+    // file and rename it into place, so no one ever executes a file being written (ETXTBSY).
+    static BUILDS: AtomicU64 = AtomicU64::new(0);
+    let tmp = out_dir.join(format!(
+        ".{name}.{}.{}",
+        std::process::id(),
+        BUILDS.fetch_add(1, Ordering::Relaxed)
+    ));
     let out = Command::new("cc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
         .args(flags)
@@ -36,7 +45,7 @@ pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
         .arg(repo().join("include"))
         .arg(repo().join(format!("c-examples/{name}.c")))
         .arg("-o")
-        .arg(&exe)
+        .arg(&tmp)
         .arg(format!("-L{}", lib_dir.display()))
         .args(["-lwshandle", "-lpthread"])
         .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
@@ -47,6 +56,7 @@ pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
         "building {name}.c failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    std::fs::rename(&tmp, &exe).unwrap();
     exe
 }
 

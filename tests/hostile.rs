@@ -491,7 +491,7 @@ fn slowloris_one_byte_every_100_ms_under_a_receive_timeout() {
             as_client(script, 0)
         };
         let h = pair.h;
-        set_u32(h, WS_OPTION_RECEIVE_TIMEOUT, 150);
+        set_u32(h, WS_OPTION_RECEIVE_TIMEOUT, 80);
         let started = Instant::now();
         let (mut timeouts, mut pieces, mut text) = (0, 0, Vec::new());
         loop {
@@ -521,7 +521,7 @@ fn slowloris_one_byte_every_100_ms_under_a_receive_timeout() {
         assert_eq!(view.closes(), vec![1000]);
         ws_close_handle(h);
         report(&format!(
-            "hostile {:<6} slowloris (a byte every 100 ms, 150 ms receive timeout): {timeouts} x WS_ERROR_TIMEOUT with state OPEN, the text in {pieces} pieces, nothing lost; ws_close WS_OK, peer got close 1000",
+            "hostile {:<6} slowloris (a byte every 100 ms, 80 ms receive timeout): {timeouts} x WS_ERROR_TIMEOUT with state OPEN, the text in {pieces} pieces, nothing lost; ws_close WS_OK, peer got close 1000",
             pair.role
         ));
     }

@@ -19,6 +19,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::raw::report;
@@ -38,11 +39,21 @@ const ASAN_FLAGS: [&str; 5] = [
     "-O1",
 ];
 
+/// The program built for `tool`, once per test process.
 fn exe(name: &str, tool: Tool) -> PathBuf {
-    match tool {
-        Tool::Asan => build_with(name, "c-examples-asan", &ASAN_FLAGS),
-        Tool::Valgrind => build_with(name, "c-examples-valgrind", &["-g", "-O1"]),
+    static BUILT: Mutex<Vec<(String, bool, PathBuf)>> = Mutex::new(Vec::new());
+    let asan = tool == Tool::Asan;
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, p)) = built.iter().find(|(n, a, _)| n == name && *a == asan) {
+        return p.clone();
     }
+    let p = if asan {
+        build_with(name, "c-examples-asan", &ASAN_FLAGS)
+    } else {
+        build_with(name, "c-examples-valgrind", &["-g", "-O1"])
+    };
+    built.push((name.to_owned(), asan, p.clone()));
+    p
 }
 
 /// A program under a tool, its stdout piped; the tool's report goes to `log`.
@@ -191,6 +202,9 @@ fn client(tool: Tool, name: &str, args: &[&str], tag: &str) -> (String, String) 
 }
 
 fn echo(tool: Tool, seconds: &str) {
+    // both built before the server's clock starts
+    exe("echo_server", tool);
+    exe("echo_client", tool);
     let t = Instant::now();
     let (srv, srv_log, port) = server(tool, "echo_server", &["ws://127.0.0.1:0/", seconds]);
     let url = format!("ws://127.0.0.1:{port}/");
@@ -220,6 +234,8 @@ fn echo(tool: Tool, seconds: &str) {
 }
 
 fn seed(tool: Tool, count: &str) {
+    exe("seed_server", tool);
+    exe("seed_client", tool);
     let t = Instant::now();
     let (srv, srv_log, port) = server(tool, "seed_server", &["ws://127.0.0.1:0/seed", "2", "100"]);
     let url = format!("ws://127.0.0.1:{port}/seed");
@@ -242,7 +258,7 @@ fn seed(tool: Tool, count: &str) {
 
 #[test]
 fn echo_under_asan_and_ubsan() {
-    echo(Tool::Asan, "3");
+    echo(Tool::Asan, "5");
 }
 
 #[test]
@@ -265,7 +281,7 @@ fn have_valgrind() -> bool {
 #[test]
 fn echo_under_valgrind() {
     have_valgrind();
-    echo(Tool::Valgrind, "8");
+    echo(Tool::Valgrind, "12");
 }
 
 #[test]

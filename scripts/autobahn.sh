@@ -40,6 +40,13 @@ out=target/autobahn
 venv=target/autobahn-venv
 run_limit=300   # seconds for one role's whole run; it takes 10-20 s
 
+# One run at a time per tree: two runs would share target/autobahn (reports, binaries).
+mkdir -p "$out"
+if command -v flock >/dev/null 2>&1; then
+  exec 8>"$out/.lock"
+  flock -w 900 8 || { echo "autobahn: another run still holds $out/.lock after 900 s" >&2; exit 1; }
+fi
+
 if [ ! -x "$venv/bin/wstest" ]; then
   py2=$(pyenv root)/versions/2.7.18/bin/python2.7
   [ -x "$py2" ] || { echo "autobahn: needs pyenv's CPython 2.7.18 at $py2" >&2; exit 1; }
@@ -71,7 +78,7 @@ trap cleanup EXIT
 # the port (at most 30 s). Sets $pid and $port.
 start_listening() {
   local log=$1 pattern=$2; shift 2
-  "$@" > "$log" 2>&1 &
+  "$@" > "$log" 2>&1 8>&- &
   pid=$!
   pids+=("$pid")
   port=

@@ -1054,17 +1054,7 @@ fn random_call_sequences_in_both_roles() {
     let mut l = 0;
     assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
     set(l, WS_OPTION_RECEIVE_TIMEOUT, 10_000);
-    let mut port = 0u32;
-    let mut len = 4usize;
-    assert_code!(
-        ws_query_option(
-            l,
-            WS_OPTION_LOCAL_PORT,
-            (&mut port as *mut u32).cast(),
-            &mut len
-        ),
-        WS_OK
-    );
+    let port = local_port(l);
 
     let current = Arc::new(AtomicU64::new(0));
     let beat = Arc::new(AtomicU64::new(0));
@@ -1096,7 +1086,7 @@ fn random_call_sequences_in_both_roles() {
         current.store(seed, Ordering::SeqCst);
         beat.store(n, Ordering::SeqCst);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            one_sequence(seed, &server, (l, port as u16))
+            one_sequence(seed, &server, (l, port))
         }));
         match r {
             Ok(c) => calls += c,

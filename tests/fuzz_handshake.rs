@@ -488,18 +488,7 @@ fn upgrade_requests_to_a_listener() {
     let mut l = 0;
     assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
     set_u32(l, WS_OPTION_RECEIVE_TIMEOUT, 3_000);
-    let mut port = 0u32;
-    let mut len = 4usize;
-    assert_code!(
-        ws_query_option(
-            l,
-            WS_OPTION_LOCAL_PORT,
-            (&mut port as *mut u32).cast(),
-            &mut len
-        ),
-        WS_OK
-    );
-    let port = port as u16;
+    let port = local_port(l);
     let (accepted, acceptor) = accept_loop(l);
     let mut seeds = Rng::new(master);
     let start = Instant::now();

@@ -162,21 +162,6 @@ fn as_server(script: Script, max_message: u64) -> Pair {
     }
 }
 
-fn local_port(h: ws_handle) -> u16 {
-    let mut port = 0u32;
-    let mut len = 4usize;
-    assert_code!(
-        ws_query_option(
-            h,
-            WS_OPTION_LOCAL_PORT,
-            (&mut port as *mut u32).cast(),
-            &mut len
-        ),
-        WS_OK
-    );
-    port as u16
-}
-
 /// Receives until a call fails or the close arrives; data pieces before are allowed (a
 /// violation may follow data the library already delivered). Returns the final code.
 fn receive_until_failure(h: ws_handle) -> ws_error {

@@ -31,19 +31,9 @@ fn connection(server_role: bool, peer: fn(RawConn)) -> (ws_handle, Option<RawSer
         let mut l = 0;
         assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
         set_u32(l, WS_OPTION_RECEIVE_TIMEOUT, 10_000);
-        let mut port = 0u32;
-        let mut len = 4usize;
-        assert_code!(
-            ws_query_option(
-                l,
-                WS_OPTION_LOCAL_PORT,
-                (&mut port as *mut u32).cast(),
-                &mut len
-            ),
-            WS_OK
-        );
+        let port = local_port(l);
         std::thread::spawn(move || {
-            if let Ok(c) = RawConn::client(port as u16, "/mem") {
+            if let Ok(c) = RawConn::client(port, "/mem") {
                 peer(c);
             }
         });

@@ -292,17 +292,7 @@ fn send_receive_shutdown_close_and_close_handle_race_on_one_handle() {
     let mut l = 0;
     assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
     set(l, WS_OPTION_RECEIVE_TIMEOUT, 10_000);
-    let mut port = 0u32;
-    let mut len = 4usize;
-    assert_code!(
-        ws_query_option(
-            l,
-            WS_OPTION_LOCAL_PORT,
-            (&mut port as *mut u32).cast(),
-            &mut len
-        ),
-        WS_OK
-    );
+    let port = local_port(l);
 
     let beat = Arc::new(AtomicU64::new(0));
     let current = Arc::new(AtomicU64::new(0));
@@ -346,7 +336,6 @@ fn send_receive_shutdown_close_and_close_handle_race_on_one_handle() {
             assert_code!(ws_connect(h), WS_OK);
             h
         } else {
-            let port = port as u16;
             std::thread::spawn(move || {
                 if let Ok(c) = RawConn::client(port, "/race") {
                     let _ = tx.send(peer(c, false, peer_seed));

@@ -17,22 +17,7 @@ fn listen(url: &str) -> (ws_handle, u16) {
     let url = CString::new(url).unwrap();
     let mut l = 0;
     assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
-    (l, port_of(l))
-}
-
-fn port_of(h: ws_handle) -> u16 {
-    let mut port = 0u32;
-    let mut len = 4usize;
-    assert_code!(
-        ws_query_option(
-            h,
-            WS_OPTION_LOCAL_PORT,
-            (&mut port as *mut u32).cast(),
-            &mut len
-        ),
-        WS_OK
-    );
-    port as u16
+    (l, local_port(l))
 }
 
 fn accept(l: ws_handle) -> ws_handle {
@@ -131,7 +116,7 @@ fn echo_between_wshandle_client_and_server() {
     let s = accept(l);
     let c = client.join().unwrap();
     assert_eq!(
-        port_of(s),
+        local_port(s),
         port,
         "an accepted connection's local port is the listener's"
     );

@@ -132,18 +132,8 @@ fn wss_listener() -> (ws_handle, u16) {
         WS_OK
     );
     assert_code!(set_str(l, WS_OPTION_TLS_KEY_FILE, path(&PKI.good.1)), WS_OK);
-    let mut port = 0u32;
-    let mut len = 4;
-    assert_code!(
-        ws_query_option(
-            l,
-            WS_OPTION_LOCAL_PORT,
-            (&mut port as *mut u32).cast(),
-            &mut len
-        ),
-        WS_OK
-    );
-    (l, port as u16)
+    let port = local_port(l);
+    (l, port)
 }
 
 fn accept(l: ws_handle) -> ws_handle {
@@ -447,17 +437,7 @@ fn seed_scenario_over_ws_and_wss() {
             );
             assert_code!(set_str(l, WS_OPTION_TLS_KEY_FILE, path(&PKI.good.1)), WS_OK);
         }
-        let mut port = 0u32;
-        let mut len = 4;
-        assert_code!(
-            ws_query_option(
-                l,
-                WS_OPTION_LOCAL_PORT,
-                (&mut port as *mut u32).cast(),
-                &mut len
-            ),
-            WS_OK
-        );
+        let port = local_port(l);
         let server = std::thread::spawn(move || {
             let s = accept(l);
             let mut buf = vec![0u8; 65536];

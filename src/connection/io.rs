@@ -99,52 +99,16 @@ impl Limit {
 pub fn write_all(
     t: &Transport,
     sig: &Signals,
-    mut buf: &[u8],
+    buf: &[u8],
     limit: Limit,
     what: &str,
     option: &str,
 ) -> Result<()> {
-    // Computed at the first wait (most writes never wait, and then read no clock), and again
-    // after progress for an idle limit.
-    let mut deadline = None;
-    loop {
-        let step = if buf.is_empty() {
-            match t.flush() {
-                Ok(true) => return Ok(()),
-                Ok(false) => Err(ErrorKind::WouldBlock.into()),
-                Err(e) => Err(e),
-            }
-        } else {
-            t.write(buf)
-        };
-        match step {
-            Ok(0) => return Err(Error::connection("the socket accepted no bytes")),
-            Ok(n) => {
-                buf = &buf[n..];
-                if let Limit::Idle(_) = limit {
-                    deadline = None;
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                sig.check()?;
-                let d = *deadline.get_or_insert_with(|| limit.deadline());
-                if !wait(t, sig, false, true, d)? {
-                    return Err(Error::timeout(format!(
-                        "{what} could not be written within {option}: the peer is not reading"
-                    )));
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => {
-                sig.check()?;
-                return Err(Error::connection(format!("sending {what} failed: {e}")));
-            }
-        }
-    }
+    write_all2(t, sig, buf, &[], limit, what, option)
 }
 
 /// Writes all of `a` and then all of `b` (gathered into as few system calls as the socket
-/// allows), like [`write_all`].
+/// allows), then everything a TLS session still buffers.
 pub fn write_all2(
     t: &Transport,
     sig: &Signals,
@@ -154,13 +118,22 @@ pub fn write_all2(
     what: &str,
     option: &str,
 ) -> Result<()> {
+    let total = a.len() + b.len();
     let mut done = 0;
+    // Computed at the first wait (most writes never wait, and then read no clock), and again
+    // after progress for an idle limit.
     let mut deadline = None;
-    while done < a.len() + b.len() {
+    loop {
         let step = if done < a.len() {
             t.write2(&a[done..], b)
-        } else {
+        } else if done < total {
             t.write(&b[done - a.len()..])
+        } else {
+            match t.flush() {
+                Ok(true) => return Ok(()),
+                Ok(false) => Err(ErrorKind::WouldBlock.into()),
+                Err(e) => Err(e),
+            }
         };
         match step {
             Ok(0) => return Err(Error::connection("the socket accepted no bytes")),
@@ -186,7 +159,6 @@ pub fn write_all2(
             }
         }
     }
-    write_all(t, sig, &[], limit, what, option) // what a TLS session still holds
 }
 
 /// Reads at least one byte (or 0 at end of stream) before the deadline.

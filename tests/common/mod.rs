@@ -186,6 +186,22 @@ pub fn open(url: &str) -> ws_handle {
     h
 }
 
+/// The local port of a connection or listener (`WS_OPTION_LOCAL_PORT`).
+pub fn local_port(h: ws_handle) -> u16 {
+    let mut port = 0u32;
+    let mut len = 4usize;
+    assert_code!(
+        ws_query_option(
+            h,
+            WS_OPTION_LOCAL_PORT,
+            (&mut port as *mut u32).cast(),
+            &mut len
+        ),
+        WS_OK
+    );
+    port as u16
+}
+
 pub fn set_u32(h: ws_handle, opt: u32, v: u32) {
     assert_code!(ws_set_option(h, opt, (&v as *const u32).cast(), 4), WS_OK);
 }

@@ -22,11 +22,13 @@ mod common;
 
 use std::ffi::CString;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::raw::{self, env_num, report, seed_from_env, End, Frame, RawConn, RawServer, Rng};
+use common::raw::{
+    self, env_num, report, seed_from_env, End, Frame, RawConn, RawServer, Rng, Watchdog,
+};
 use common::*;
 use wshandle::protocol::utf8::Utf8Validator;
 
@@ -1056,42 +1058,20 @@ fn random_call_sequences_in_both_roles() {
     set(l, WS_OPTION_RECEIVE_TIMEOUT, 10_000);
     let port = local_port(l);
 
-    let current = Arc::new(AtomicU64::new(0));
-    let beat = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let (current, beat, done) = (current.clone(), beat.clone(), done.clone());
-        std::thread::spawn(move || {
-            let mut last = (u64::MAX, Instant::now());
-            while !done.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(100));
-                let b = beat.load(Ordering::SeqCst);
-                if b != last.0 {
-                    last = (b, Instant::now());
-                } else if last.1.elapsed() > Duration::from_secs(40) {
-                    report(&format!(
-                        "fuzz api: sequence {:#x} has run for 40 s: a hang",
-                        current.load(Ordering::SeqCst)
-                    ));
-                    std::process::abort();
-                }
-            }
-        })
-    };
+    let watchdog = Watchdog::start("fuzz api", Duration::from_secs(40));
     let mut seeds = Rng::new(master);
     let start = Instant::now();
     let (mut n, mut calls) = (0u64, 0u64);
     while n < max_iters && start.elapsed() < Duration::from_secs(secs) {
         let seed = seeds.next_u64();
-        current.store(seed, Ordering::SeqCst);
-        beat.store(n, Ordering::SeqCst);
+        watchdog.beat(n, seed);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             one_sequence(seed, &server, (l, port))
         }));
         match r {
             Ok(c) => calls += c,
             Err(e) => {
-                done.store(true, Ordering::SeqCst);
+                drop(watchdog);
                 let msg = e
                     .downcast_ref::<String>()
                     .cloned()
@@ -1102,8 +1082,7 @@ fn random_call_sequences_in_both_roles() {
         }
         n += 1;
     }
-    done.store(true, Ordering::SeqCst);
-    watchdog.join().unwrap();
+    drop(watchdog);
     ws_close_handle(l);
     let took = start.elapsed().as_secs_f64();
     let seen = STATES_SEEN.load(Ordering::Relaxed);

@@ -17,11 +17,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::raw::{self, env_num, report, seed_from_env, End, RawConn, RawServer, Rng};
+use common::raw::{self, env_num, report, seed_from_env, End, RawConn, RawServer, Rng, Watchdog};
 use common::*;
 
 /// What the peer found wrong, and what it saw.
@@ -294,28 +293,7 @@ fn send_receive_shutdown_close_and_close_handle_race_on_one_handle() {
     set(l, WS_OPTION_RECEIVE_TIMEOUT, 10_000);
     let port = local_port(l);
 
-    let beat = Arc::new(AtomicU64::new(0));
-    let current = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let (beat, current, done) = (beat.clone(), current.clone(), done.clone());
-        std::thread::spawn(move || {
-            let mut last = (u64::MAX, Instant::now());
-            while !done.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(100));
-                let b = beat.load(Ordering::SeqCst);
-                if b != last.0 {
-                    last = (b, Instant::now());
-                } else if last.1.elapsed() > Duration::from_secs(20) {
-                    report(&format!(
-                        "races: round {b} (seed {:#x}) has run for 20 s: a deadlock",
-                        current.load(Ordering::SeqCst)
-                    ));
-                    std::process::abort();
-                }
-            }
-        })
-    };
+    let watchdog = Watchdog::start("races", Duration::from_secs(20));
 
     let codes: Codes = Arc::new(Mutex::new(BTreeMap::new()));
     let mut seeds = Rng::new(master);
@@ -324,8 +302,7 @@ fn send_receive_shutdown_close_and_close_handle_race_on_one_handle() {
     let (mut with_close, mut strict, mut owed, mut truncated) = (0u64, 0u64, 0u64, 0u64);
     for i in 0..rounds {
         let seed = seeds.next_u64();
-        beat.store(i, Ordering::SeqCst);
-        current.store(seed, Ordering::SeqCst);
+        watchdog.beat(i, seed);
         let t = Instant::now();
         let (tx, rx) = mpsc::channel();
         let peer_seed = Rng::new(seed ^ 0xA5A5).next_u64();
@@ -362,8 +339,7 @@ fn send_receive_shutdown_close_and_close_handle_race_on_one_handle() {
         truncated += u64::from(r.truncated);
         slowest = slowest.max(t.elapsed());
     }
-    done.store(true, Ordering::SeqCst);
-    watchdog.join().unwrap();
+    drop(watchdog);
     ws_close_handle(l);
     let took = start.elapsed();
     report(&format!(

@@ -456,3 +456,64 @@ pub fn rss_bytes() -> u64 {
 pub fn report(line: &str) {
     let _ = writeln!(io::stderr().lock(), "{line}");
 }
+
+/// Aborts the test process when a round makes no progress for `limit`, so that a hang or a
+/// deadlock fails the run with the round's seed instead of holding CI until its timeout.
+pub struct Watchdog {
+    beat: Arc<AtomicU64>,
+    seed: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watchdog {
+    /// Starts watching; `what` names the test in the message.
+    pub fn start(what: &'static str, limit: Duration) -> Watchdog {
+        let (beat, seed, done) = (
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let thread = {
+            let (beat, seed, done) = (beat.clone(), seed.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut last = (u64::MAX, std::time::Instant::now());
+                while !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let b = beat.load(Ordering::SeqCst);
+                    if b != last.0 {
+                        last = (b, std::time::Instant::now());
+                    } else if last.1.elapsed() > limit {
+                        report(&format!(
+                            "{what}: round {b} (seed {:#x}) has run for {} s: a hang or a deadlock",
+                            seed.load(Ordering::SeqCst),
+                            limit.as_secs()
+                        ));
+                        std::process::abort();
+                    }
+                }
+            })
+        };
+        Watchdog {
+            beat,
+            seed,
+            done,
+            thread: Some(thread),
+        }
+    }
+
+    /// Round `round`, with seed `seed`, begins.
+    pub fn beat(&self, round: u64, seed: u64) {
+        self.seed.store(seed, Ordering::SeqCst);
+        self.beat.store(round, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

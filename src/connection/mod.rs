@@ -24,7 +24,7 @@ use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result, WS_ERROR_INCORRECT_HANDLE_STATE, WS_ERROR_INVALID_OPTION};
-use crate::protocol::close::State;
+use crate::protocol::close::{self, State};
 use crate::protocol::send::SendKind;
 use crate::protocol::Role;
 use crate::transport::tls::{self, TlsOptions};
@@ -308,10 +308,6 @@ impl Connection {
             ));
         }
         let result = self.connect_inner();
-        if let Err(e) = &result {
-            self.connecting.store(false, Ordering::SeqCst);
-            return Err(e.clone());
-        }
         self.connecting.store(false, Ordering::SeqCst);
         result
     }
@@ -398,16 +394,17 @@ impl Connection {
 
     /// `ws_shutdown`.
     pub fn shutdown(&self, status: u16, reason: &[u8]) -> Result<()> {
-        crate::protocol::close::outgoing_payload(status, reason).map_err(Error::param)?;
+        // arguments first: a bad status is INVALID_PARAMETER in every state
+        let payload = close::outgoing_payload(status, reason).map_err(Error::param)?;
         self.link("ws_shutdown", "OPEN and CLOSE_RECEIVED")?
-            .shutdown(&self.sig, &self.timeouts, status, reason)
+            .shutdown(&self.sig, &self.timeouts, payload)
     }
 
     /// `ws_close`.
     pub fn close(&self, status: u16, reason: &[u8]) -> Result<()> {
-        crate::protocol::close::outgoing_payload(status, reason).map_err(Error::param)?;
+        let payload = close::outgoing_payload(status, reason).map_err(Error::param)?;
         self.link("ws_close", "OPEN, CLOSE_SENT, CLOSE_RECEIVED and CLOSED")?
-            .close(&self.sig, &self.timeouts, status, reason)
+            .close(&self.sig, &self.timeouts, payload)
     }
 
     /// `ws_query_close_status`: the peer's status and reason, or `(1006, "")` after a
@@ -439,10 +436,5 @@ impl Connection {
         if let Some(link) = self.link.get() {
             link.abort();
         }
-    }
-
-    /// The role (client or server).
-    pub fn role(&self) -> Role {
-        self.role
     }
 }

@@ -9,7 +9,8 @@ use super::link::{state_name, Busy, Got, Link, TX_CHUNK};
 const TX_GATHER_MIN: usize = 16 * 1024;
 use super::options::{Opt, Timeouts};
 use crate::error::{Error, Result, WS_ERROR_TIMEOUT};
-use crate::protocol::close::{self, State};
+use crate::protocol::close::{CloseHandshake, State};
+use crate::protocol::frame::ControlPayload;
 use crate::protocol::frame::{self, Opcode};
 use crate::protocol::send::SendKind;
 
@@ -139,18 +140,10 @@ impl Link {
     }
 
     /// `ws_shutdown`: sends our close frame and returns; receiving goes on.
-    pub fn shutdown(&self, sig: &Signals, to: &Timeouts, status: u16, reason: &[u8]) -> Result<()> {
-        let payload = close::outgoing_payload(status, reason).map_err(Error::param)?;
+    pub fn shutdown(&self, sig: &Signals, to: &Timeouts, payload: ControlPayload) -> Result<()> {
         let _busy = Busy::take(&self.tx_busy, SEND_BUSY)?;
         sig.check()?;
-        let committed = self.update(|hs| {
-            let ok = hs.may_send();
-            if ok {
-                hs.on_close_sent();
-            }
-            ok
-        });
-        if !committed {
+        if !self.update(CloseHandshake::commit_close) {
             return Err(self.refuse("ws_shutdown", "OPEN and CLOSE_RECEIVED"));
         }
         let limit = Limit::Idle(to.duration(Opt::SendTimeout));
@@ -174,8 +167,7 @@ impl Link {
     }
 
     /// `ws_close`: the whole handshake under one deadline, then TCP teardown.
-    pub fn close(&self, sig: &Signals, to: &Timeouts, status: u16, reason: &[u8]) -> Result<()> {
-        let payload = close::outgoing_payload(status, reason).map_err(Error::param)?;
+    pub fn close(&self, sig: &Signals, to: &Timeouts, payload: ControlPayload) -> Result<()> {
         match self.state() {
             State::Closed => {
                 // The handshake is done (by ws_shutdown and ws_receive): TCP is torn down, or
@@ -199,14 +191,7 @@ impl Link {
         sig.check()?;
 
         let result = (|| {
-            let send_ours = self.update(|hs| {
-                let send = hs.may_send();
-                if send {
-                    hs.on_close_sent();
-                }
-                send
-            });
-            if send_ours {
+            if self.update(CloseHandshake::commit_close) {
                 let mut tx = self.tx.lock();
                 let limit = Limit::At(deadline);
                 self.write_control(&mut tx, sig, Opcode::Close, payload.as_slice(), limit)?;

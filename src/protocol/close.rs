@@ -156,14 +156,6 @@ impl CloseHandshake {
     pub fn may_receive(&self) -> bool {
         self.state().may_receive()
     }
-    /// Both close frames have passed.
-    pub fn is_closed(&self) -> bool {
-        !self.aborted && self.sent && self.received.is_some()
-    }
-    /// Whether our close frame has been sent (or committed to the wire).
-    pub fn close_sent(&self) -> bool {
-        self.sent
-    }
     /// Whether the peer's close frame has arrived.
     pub fn close_received(&self) -> bool {
         self.received.is_some()
@@ -171,6 +163,15 @@ impl CloseHandshake {
     /// Records that our close frame is committed to the wire.
     pub fn on_close_sent(&mut self) {
         self.sent = true;
+    }
+    /// Commits our close frame if one may still be sent (`OPEN` or `CLOSE_RECEIVED`);
+    /// returns whether it did.
+    pub fn commit_close(&mut self) -> bool {
+        let ok = self.may_send();
+        if ok {
+            self.on_close_sent();
+        }
+        ok
     }
     /// Records the peer's close frame (its raw payload, already validated).
     pub fn on_close_received(&mut self, payload: ControlPayload) {
@@ -240,15 +241,15 @@ mod tests {
         assert!(!sent_first.may_send() && sent_first.may_receive());
         sent_first.on_close_received(ControlPayload::from_slice(b"\x03\xe9bye"));
         assert_eq!(sent_first.state(), State::Closed);
-        assert!(sent_first.is_closed());
         assert_eq!(sent_first.peer_status(), Some((1001, &b"bye"[..])));
 
         h.on_close_received(ControlPayload::from_slice(b""));
         assert_eq!(h.state(), State::CloseReceived);
         assert!(h.may_send() && !h.may_receive());
         assert_eq!(h.peer_status(), Some((1005, &b""[..])));
-        h.on_close_sent();
+        assert!(h.commit_close());
         assert_eq!(h.state(), State::Closed);
+        assert!(!h.commit_close(), "a second close frame is never committed");
 
         for n in 0..8u8 {
             let st = State::from_u8(n);

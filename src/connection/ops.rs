@@ -66,6 +66,7 @@ impl Link {
         } else {
             self.write_pieces(&mut tx, sig, payload, mask, limit)
         };
+        tx.trim();
         drop(tx);
         match result {
             Ok(()) => {

@@ -582,7 +582,7 @@ impl Link {
             } else {
                 None
             };
-            rx.release_if_empty(); // about to wait: an idle connection holds no input buffer
+            rx.release_if_empty(true);
             let wake_at = match (deadline, keepalive) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -625,13 +625,19 @@ impl RxSide {
         }
     }
 
-    /// Releases the input buffer when it holds nothing (before a wait).
-    fn release_if_empty(&mut self) {
-        if self.start == self.end && !self.buf.is_empty() {
-            self.buf = Vec::new();
-            self.start = 0;
-            self.end = 0;
-            self.want = RX_SMALL;
+    /// Releases the input buffer when it holds nothing: when a receive returns (an idle
+    /// connection holds none) and before a wait (`quiet`: the next read after a wait starts
+    /// small again).
+    pub(super) fn release_if_empty(&mut self, quiet: bool) {
+        if self.start == self.end {
+            if !self.buf.is_empty() {
+                self.buf = Vec::new();
+                self.start = 0;
+                self.end = 0;
+            }
+            if quiet {
+                self.want = RX_SMALL;
+            }
         }
     }
 }

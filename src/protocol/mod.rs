@@ -7,6 +7,7 @@
 
 pub mod close;
 pub mod frame;
+pub mod handshake;
 pub mod recv;
 pub mod send;
 pub mod utf8;

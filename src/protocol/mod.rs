@@ -8,6 +8,7 @@
 pub mod close;
 pub mod frame;
 pub mod handshake;
+pub mod keepalive;
 mod mask;
 pub mod recv;
 pub mod send;

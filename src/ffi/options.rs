@@ -34,6 +34,13 @@ fn option(id: u32) -> Result<Opt> {
     })
 }
 
+fn no_queue_options() -> Error {
+    Error::new(
+        WS_ERROR_INVALID_OPTION,
+        "a queue handle has no options (WS_OPTION_COMPLETION_QUEUE and WS_OPTION_CONTEXT_VALUE are set on the connections and listeners bound to it)",
+    )
+}
+
 fn decode(opt: Opt, raw: &[u8]) -> Result<Value> {
     let fits = |n: usize| {
         if raw.len() == n {
@@ -93,6 +100,10 @@ pub extern "C" fn ws_set_option(
 ) -> ws_error {
     guard(|| {
         let object = handles::get(h)?;
+        if super::async_api::is_binding_option(option) {
+            non_null(value, "value")?;
+            return super::async_api::set_binding_option(&object, option, value, len);
+        }
         let opt = self::option(option)?;
         opt.check_settable()?;
         non_null(value, "value")?;
@@ -100,6 +111,7 @@ pub extern "C" fn ws_set_option(
         match object {
             Object::Connection(c) => c.set_option(opt, value),
             Object::Listener(l) => l.set_option(opt, value),
+            Object::Queue(_) => Err(no_queue_options()),
         }
     })
 }
@@ -127,11 +139,16 @@ pub extern "C" fn ws_query_option(
 ) -> ws_error {
     guard(|| {
         let object = handles::get(h)?;
+        if super::async_api::is_binding_option(option) {
+            non_null(len, "len")?;
+            return super::async_api::query_binding_option(&object, option, value, len);
+        }
         let opt = self::option(option)?;
         non_null(len, "len")?;
         let got = match object {
             Object::Connection(c) => c.query_option(opt)?,
             Object::Listener(l) => l.query_option(opt)?,
+            Object::Queue(_) => return Err(no_queue_options()),
         };
         {
             let encoded: Vec<u8> = match got {

@@ -1,0 +1,575 @@
+//! The asynchronous mode in queue mode (API.md, "Asynchronous mode"): an asynchronous
+//! listener and asynchronous clients driven by ws_queue_wait, against each other and against
+//! blocking peers.
+
+mod common;
+use common::*;
+use std::ffi::CString;
+use std::time::{Duration, Instant};
+
+/// A completion queue with helpers that keep every wait bounded.
+struct Queue(ws_handle);
+
+impl Queue {
+    fn new() -> Queue {
+        let mut q = 0;
+        assert_code!(ws_queue_create(&mut q), WS_OK);
+        Queue(q)
+    }
+
+    fn bind(&self, h: ws_handle) {
+        assert_code!(
+            ws_set_option(
+                h,
+                WS_OPTION_COMPLETION_QUEUE,
+                (&self.0 as *const u64).cast(),
+                8
+            ),
+            WS_OK
+        );
+    }
+
+    /// Up to `max` completions within `ms` (possibly none).
+    fn poll(&self, max: usize, ms: u32) -> Vec<ws_completion> {
+        let mut out = vec![zeroed(); max];
+        let mut n = usize::MAX;
+        let code = ws_queue_wait(self.0, out.as_mut_ptr(), max, &mut n, ms);
+        if code == WS_ERROR_TIMEOUT {
+            assert_eq!(n, 0);
+            return Vec::new();
+        }
+        assert_code!(code, WS_OK);
+        assert!(n >= 1 && n <= max);
+        out.truncate(n);
+        out
+    }
+
+    /// The next completion, within 10 s.
+    fn next(&self) -> ws_completion {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(c) = self.poll(1, 100).pop() {
+                return c;
+            }
+            assert!(Instant::now() < deadline, "no completion within 10 s");
+        }
+    }
+
+    /// Completions until `n` have arrived (10 s at most).
+    fn take(&self, n: usize) -> Vec<ws_completion> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut got = Vec::new();
+        while got.len() < n {
+            got.extend(self.poll(n - got.len(), 100));
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} completions",
+                got.len()
+            );
+        }
+        got
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        ws_close_handle(self.0);
+    }
+}
+
+fn zeroed() -> ws_completion {
+    ws_completion {
+        handle: 0,
+        context: std::ptr::null_mut(),
+        status: 0,
+        io: ws_web_socket_status {
+            bytes_transferred: 0,
+            buffer_type: 0,
+        },
+        result: ws_async_result {
+            operation: 0,
+            error: 0,
+        },
+        accepted: 0,
+    }
+}
+
+fn listen(url: &str) -> (ws_handle, u16) {
+    let url = CString::new(url).unwrap();
+    let mut l = 0;
+    assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
+    (l, local_port(l))
+}
+
+fn is(c: &ws_completion, h: ws_handle, status: u32) {
+    assert_eq!(
+        (c.handle, c.status),
+        (h, status),
+        "completion {c:?}: expected status {status:#x} for handle {h:#x}"
+    );
+}
+
+fn io(c: &ws_completion, h: ws_handle, status: u32, bytes: usize, ty: u32) {
+    is(c, h, status);
+    assert_eq!(
+        (c.io.bytes_transferred, c.io.buffer_type),
+        (bytes, ty),
+        "{c:?}"
+    );
+}
+
+fn failed(c: &ws_completion, h: ws_handle, op: u32, error: ws_error) {
+    is(c, h, WS_CALLBACK_STATUS_REQUEST_ERROR);
+    assert_eq!(
+        (c.result.operation, wshandle::error::name(c.result.error)),
+        (op, wshandle::error::name(error)),
+        "{c:?}"
+    );
+}
+
+/// An async client and an async server on one queue, one thread: connect, accept, pipelined
+/// sends while a receive is pending on each side, shutdown both ways, close.
+#[test]
+fn client_and_server_on_one_queue_one_thread() {
+    let q = Queue::new();
+    let (l, port) = listen("ws://127.0.0.1:0/chat");
+    q.bind(l);
+    assert_code!(ws_accept(l, std::ptr::null_mut()), WS_ERROR_IO_PENDING);
+    assert_code!(
+        ws_accept(l, std::ptr::null_mut()),
+        WS_ERROR_INVALID_OPERATION
+    );
+
+    let c = open(&format!("ws://127.0.0.1:{port}/chat"));
+    q.bind(c);
+    assert_eq!(state(c), WS_STATE_NONE);
+    assert_code!(ws_connect(c), WS_ERROR_IO_PENDING);
+    assert_eq!(state(c), WS_STATE_CONNECTING);
+    assert_code!(ws_connect(c), WS_ERROR_INVALID_OPERATION);
+
+    let got = q.take(2);
+    let (acc, conn) = if got[0].handle == l {
+        (got[0], got[1])
+    } else {
+        (got[1], got[0])
+    };
+    is(&acc, l, WS_CALLBACK_STATUS_ACCEPT_COMPLETE);
+    is(&conn, c, WS_CALLBACK_STATUS_CONNECT_COMPLETE);
+    let s = acc.accepted;
+    assert_ne!(s, 0);
+    assert_eq!(state(c), WS_STATE_OPEN);
+    assert_eq!(state(s), WS_STATE_OPEN);
+
+    // the server waits for a message while the client pipelines three
+    let mut sbuf = vec![0u8; 64];
+    assert_code!(
+        ws_receive(
+            s,
+            sbuf.as_mut_ptr().cast(),
+            sbuf.len(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut()
+        ),
+        WS_ERROR_IO_PENDING
+    );
+    assert_code!(
+        ws_receive(
+            s,
+            sbuf.as_mut_ptr().cast(),
+            sbuf.len(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut()
+        ),
+        WS_ERROR_INVALID_OPERATION
+    );
+    let msgs: [&[u8]; 3] = [b"one", b"two!", b"three"];
+    for m in msgs {
+        assert_code!(send(c, WS_BUFFER_UTF8_MESSAGE, m), WS_ERROR_IO_PENDING);
+    }
+    // refused calls change nothing and complete nothing
+    assert_code!(send(c, WS_BUFFER_CLOSE, b"x"), WS_ERROR_INVALID_PARAMETER);
+    assert_code!(
+        send(c, WS_BUFFER_UTF8_MESSAGE, b"\xff"),
+        WS_ERROR_INVALID_PARAMETER
+    );
+
+    let mut received = Vec::new();
+    let mut writes = Vec::new();
+    while received.len() < 3 || writes.len() < 3 {
+        let x = q.next();
+        if x.handle == c {
+            writes.push(x);
+        } else {
+            io(
+                &x,
+                s,
+                WS_CALLBACK_STATUS_READ_COMPLETE,
+                x.io.bytes_transferred,
+                WS_BUFFER_UTF8_MESSAGE,
+            );
+            received.push(sbuf[..x.io.bytes_transferred].to_vec());
+            if received.len() < 3 {
+                assert_code!(
+                    ws_receive(
+                        s,
+                        sbuf.as_mut_ptr().cast(),
+                        sbuf.len(),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut()
+                    ),
+                    WS_ERROR_IO_PENDING
+                );
+            }
+        }
+    }
+    for (w, m) in writes.iter().zip(msgs) {
+        io(
+            w,
+            c,
+            WS_CALLBACK_STATUS_WRITE_COMPLETE,
+            m.len(),
+            WS_BUFFER_UTF8_MESSAGE,
+        );
+    }
+    assert_eq!(
+        received,
+        msgs.iter().map(|m| m.to_vec()).collect::<Vec<_>>()
+    );
+
+    // client: a receive pending, then ws_shutdown; server: receives the close, answers
+    let mut cbuf = vec![0u8; 64];
+    assert_code!(
+        ws_receive(
+            c,
+            cbuf.as_mut_ptr().cast(),
+            cbuf.len(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut()
+        ),
+        WS_ERROR_IO_PENDING
+    );
+    assert_code!(
+        ws_shutdown(c, 1000, b"bye".as_ptr().cast(), 3),
+        WS_ERROR_IO_PENDING
+    );
+    assert_code!(
+        ws_shutdown(c, 1000, std::ptr::null(), 0),
+        WS_ERROR_INVALID_OPERATION
+    );
+    assert_code!(
+        ws_close(c, 1000, std::ptr::null(), 0),
+        WS_ERROR_INVALID_OPERATION
+    );
+    assert_eq!(state(c), WS_STATE_CLOSE_SENT);
+    assert_code!(
+        ws_receive(
+            s,
+            sbuf.as_mut_ptr().cast(),
+            sbuf.len(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut()
+        ),
+        WS_ERROR_IO_PENDING
+    );
+    let got = q.take(2);
+    let (sd, rd) = if got[0].handle == c {
+        (got[0], got[1])
+    } else {
+        (got[1], got[0])
+    };
+    is(&sd, c, WS_CALLBACK_STATUS_SHUTDOWN_COMPLETE);
+    io(&rd, s, WS_CALLBACK_STATUS_READ_COMPLETE, 0, WS_BUFFER_CLOSE);
+    assert_eq!(close_status(s), (1000, b"bye".to_vec()));
+    assert_eq!(state(s), WS_STATE_CLOSE_RECEIVED);
+    // the server may still send after the peer's close, then closes
+    assert_code!(
+        send(s, WS_BUFFER_BINARY_MESSAGE, b"late"),
+        WS_ERROR_IO_PENDING
+    );
+    assert_code!(ws_close(s, 1001, std::ptr::null(), 0), WS_ERROR_IO_PENDING);
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        seen.push(q.next());
+    }
+    let of = |h| {
+        seen.iter()
+            .filter(|x| x.handle == h)
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    let (cs, ss) = (of(c), of(s));
+    assert_eq!(ss.len(), 2, "{seen:?}");
+    io(
+        &ss[0],
+        s,
+        WS_CALLBACK_STATUS_WRITE_COMPLETE,
+        4,
+        WS_BUFFER_BINARY_MESSAGE,
+    );
+    is(&ss[1], s, WS_CALLBACK_STATUS_CLOSE_COMPLETE);
+    io(
+        &cs[0],
+        c,
+        WS_CALLBACK_STATUS_READ_COMPLETE,
+        4,
+        WS_BUFFER_BINARY_MESSAGE,
+    );
+    assert_eq!(&cbuf[..4], b"late");
+    assert_code!(
+        ws_receive(
+            c,
+            cbuf.as_mut_ptr().cast(),
+            cbuf.len(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut()
+        ),
+        WS_ERROR_IO_PENDING
+    );
+    let x = q.next();
+    io(&x, c, WS_CALLBACK_STATUS_READ_COMPLETE, 0, WS_BUFFER_CLOSE);
+    assert_eq!(close_status(c), (1001, Vec::new()));
+    assert_eq!(state(c), WS_STATE_CLOSED);
+    assert_eq!(state(s), WS_STATE_CLOSED);
+
+    // close_handle: HANDLE_CLOSING last, never from inside the call, then nothing
+    for h in [c, s, l] {
+        assert_code!(ws_close_handle(h), WS_OK);
+    }
+    let got = q.take(3);
+    for x in &got {
+        is(x, x.handle, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+    }
+    let mut hs: Vec<_> = got.iter().map(|x| x.handle).collect();
+    hs.sort();
+    let mut want = vec![c, s, l];
+    want.sort();
+    assert_eq!(hs, want);
+    assert!(q.poll(4, 50).is_empty(), "nothing after HANDLE_CLOSING");
+}
+
+/// A blocking server on its own thread: accepts one client and runs `f` on it.
+fn blocking_server(
+    f: impl FnOnce(ws_handle) + Send + 'static,
+) -> (u16, std::thread::JoinHandle<()>) {
+    let (l, port) = listen("ws://127.0.0.1:0/");
+    set_u32(l, WS_OPTION_RECEIVE_TIMEOUT, 10_000);
+    set_u32(l, WS_OPTION_CLOSE_TIMEOUT, 10_000);
+    let t = std::thread::spawn(move || {
+        let mut h = 0;
+        assert_code!(ws_accept(l, &mut h), WS_OK);
+        ws_close_handle(l);
+        f(h);
+        ws_close_handle(h);
+    });
+    (port, t)
+}
+
+/// An asynchronous client connected through `q` to `port`.
+fn async_client(q: &Queue, port: u16) -> ws_handle {
+    let c = open(&format!("ws://127.0.0.1:{port}/"));
+    q.bind(c);
+    assert_code!(ws_connect(c), WS_ERROR_IO_PENDING);
+    is(&q.next(), c, WS_CALLBACK_STATUS_CONNECT_COMPLETE);
+    c
+}
+
+fn receive(h: ws_handle, buf: &mut [u8]) -> ws_error {
+    ws_receive(
+        h,
+        buf.as_mut_ptr().cast(),
+        buf.len(),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    )
+}
+
+/// Blocking and asynchronous handles in one process; a receive timeout keeps the connection
+/// and loses nothing; ws_close cancels a pending receive first.
+#[test]
+fn receive_timeout_then_close_cancels_the_receive_first() {
+    let (port, server) = blocking_server(|h| {
+        let (m, ty) = recv_message(h);
+        assert_eq!((m.as_slice(), ty), (&b"ready"[..], WS_BUFFER_UTF8_MESSAGE));
+        assert_code!(send(h, WS_BUFFER_BINARY_MESSAGE, b"data"), WS_OK);
+        let (_, ty) = recv_message(h);
+        assert_eq!(ty, WS_BUFFER_CLOSE);
+        assert_code!(close(h, 1000, b""), WS_OK);
+    });
+    let q = Queue::new();
+    let c = async_client(&q, port);
+    set_u32(c, WS_OPTION_RECEIVE_TIMEOUT, 100);
+    let mut buf = [0u8; 16];
+    let started = Instant::now();
+    assert_code!(receive(c, &mut buf), WS_ERROR_IO_PENDING);
+    failed(&q.next(), c, WS_OPERATION_RECEIVE, WS_ERROR_TIMEOUT);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(90) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(state(c), WS_STATE_OPEN);
+    set_u32(c, WS_OPTION_RECEIVE_TIMEOUT, 0);
+    assert_code!(
+        send(c, WS_BUFFER_UTF8_MESSAGE, b"ready"),
+        WS_ERROR_IO_PENDING
+    );
+    assert_code!(receive(c, &mut buf), WS_ERROR_IO_PENDING);
+    let got = q.take(2);
+    io(
+        &got[0],
+        c,
+        WS_CALLBACK_STATUS_WRITE_COMPLETE,
+        5,
+        WS_BUFFER_UTF8_MESSAGE,
+    );
+    io(
+        &got[1],
+        c,
+        WS_CALLBACK_STATUS_READ_COMPLETE,
+        4,
+        WS_BUFFER_BINARY_MESSAGE,
+    );
+    assert_eq!(&buf[..4], b"data");
+    // a receive pending, then ws_close: the receive is cancelled first
+    assert_code!(receive(c, &mut buf), WS_ERROR_IO_PENDING);
+    assert_code!(ws_close(c, 1000, std::ptr::null(), 0), WS_ERROR_IO_PENDING);
+    assert_code!(receive(c, &mut buf), WS_ERROR_INVALID_OPERATION);
+    let got = q.take(2);
+    failed(
+        &got[0],
+        c,
+        WS_OPERATION_RECEIVE,
+        WS_ERROR_OPERATION_CANCELLED,
+    );
+    is(&got[1], c, WS_CALLBACK_STATUS_CLOSE_COMPLETE);
+    assert_eq!(state(c), WS_STATE_CLOSED);
+    assert_eq!(close_status(c), (1000, Vec::new()));
+    // ws_close in CLOSED: nothing to do, still one completion, never from inside the call
+    assert_code!(ws_close(c, 1000, std::ptr::null(), 0), WS_ERROR_IO_PENDING);
+    is(&q.next(), c, WS_CALLBACK_STATUS_CLOSE_COMPLETE);
+    server.join().unwrap();
+    assert_code!(ws_close_handle(c), WS_OK);
+    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+}
+
+/// ws_close_handle with a receive and several large sends pending (the peer does not read):
+/// CANCELLED for each, in order, then HANDLE_CLOSING, then nothing.
+#[test]
+fn close_handle_cancels_everything_then_handle_closing() {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (port, server) = blocking_server(move |_h| {
+        let _ = rx.recv_timeout(Duration::from_secs(20)); // never reads
+    });
+    let q = Queue::new();
+    let c = async_client(&q, port);
+    let big = vec![7u8; 8 << 20];
+    let mut buf = [0u8; 16];
+    assert_code!(receive(c, &mut buf), WS_ERROR_IO_PENDING);
+    for _ in 0..3 {
+        assert_code!(send(c, WS_BUFFER_BINARY_MESSAGE, &big), WS_ERROR_IO_PENDING);
+    }
+    assert_code!(
+        ws_shutdown(c, 1000, std::ptr::null(), 0),
+        WS_ERROR_IO_PENDING
+    );
+    // the sends cannot finish: the peer does not read
+    assert!(q.poll(4, 200).is_empty());
+    assert_code!(ws_close_handle(c), WS_OK);
+    assert_code!(ws_close_handle(c), WS_ERROR_INVALID_HANDLE);
+    let got = q.take(6);
+    failed(
+        &got[0],
+        c,
+        WS_OPERATION_RECEIVE,
+        WS_ERROR_OPERATION_CANCELLED,
+    );
+    for x in &got[1..4] {
+        failed(x, c, WS_OPERATION_SEND, WS_ERROR_OPERATION_CANCELLED);
+    }
+    failed(
+        &got[4],
+        c,
+        WS_OPERATION_SHUTDOWN,
+        WS_ERROR_OPERATION_CANCELLED,
+    );
+    is(&got[5], c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+    assert!(q.poll(4, 100).is_empty(), "nothing after HANDLE_CLOSING");
+    drop(big); // only now may the buffers go
+    tx.send(()).unwrap();
+    server.join().unwrap();
+}
+
+/// Connect failures complete with REQUEST_ERROR {CONNECT} and leave the handle in NONE.
+#[test]
+fn connect_failures_are_request_errors() {
+    let q = Queue::new();
+    // refused: a port nobody listens on
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    // a server that accepts TCP and never answers the upgrade
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    for (url, timeout, want) in [
+        (
+            format!("ws://127.0.0.1:{port}/"),
+            10_000,
+            WS_ERROR_CANNOT_CONNECT,
+        ),
+        (
+            "ws://no-such-host.invalid/".to_owned(),
+            10_000,
+            WS_ERROR_NAME_NOT_RESOLVED,
+        ),
+        (
+            format!("ws://127.0.0.1:{silent_port}/"),
+            300,
+            WS_ERROR_TIMEOUT,
+        ),
+    ] {
+        let c = open(&url);
+        q.bind(c);
+        set_u32(c, WS_OPTION_CONNECT_TIMEOUT, timeout);
+        assert_code!(ws_connect(c), WS_ERROR_IO_PENDING);
+        failed(&q.next(), c, WS_OPERATION_CONNECT, want);
+        assert_eq!(state(c), WS_STATE_NONE, "{url}");
+        let mut buf = [0u8; 4];
+        assert_code!(receive(c, &mut buf), WS_ERROR_INVALID_OPERATION);
+        assert_code!(ws_close_handle(c), WS_OK);
+        is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+    }
+    drop(silent);
+}
+
+/// A handle that never started an operation still gets HANDLE_CLOSING, from the queue, never
+/// from inside ws_close_handle; a queue cannot close while a handle bound to it waits for it.
+#[test]
+fn handle_closing_for_an_idle_handle_and_queue_close_rules() {
+    let q = Queue::new();
+    let c = open("ws://127.0.0.1:1/");
+    q.bind(c);
+    assert_code!(ws_close_handle(q.0), WS_ERROR_INVALID_OPERATION);
+    assert_code!(ws_close_handle(c), WS_OK);
+    assert_code!(ws_close_handle(q.0), WS_ERROR_INVALID_OPERATION);
+    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+    assert!(q.poll(2, 20).is_empty());
+    // a queue handle where a connection is needed, and the reverse
+    assert_code!(ws_connect(q.0), WS_ERROR_INCORRECT_HANDLE_TYPE);
+    let c2 = open("ws://127.0.0.1:1/");
+    let mut n = 0;
+    let mut rec = [zeroed(); 1];
+    assert_code!(
+        ws_queue_wait(c2, rec.as_mut_ptr(), 1, &mut n, 0),
+        WS_ERROR_INCORRECT_HANDLE_TYPE
+    );
+    assert_code!(
+        ws_set_option(
+            c2,
+            WS_OPTION_COMPLETION_QUEUE,
+            (&c2 as *const u64).cast(),
+            8
+        ),
+        WS_ERROR_INCORRECT_HANDLE_TYPE
+    );
+    ws_close_handle(c2);
+}

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The longest head (request or response, up to and including its blank line) accepted: a
 /// peer cannot make us buffer more.
-pub const MAX_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 
 /// Header names (lower case) and values of an HTTP head, in order.
 pub type Headers = Vec<(String, Vec<u8>)>;

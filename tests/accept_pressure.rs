@@ -18,13 +18,6 @@ const SLOW_CLIENTS: usize = 1000;
 /// Each slow client's partial request starts with this much of a header value.
 const PARTIAL_PAD: usize = 8 * 1024;
 
-fn listen(url: &str) -> (ws_handle, u16) {
-    let url = CString::new(url).unwrap();
-    let mut l = 0;
-    assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
-    (l, local_port(l))
-}
-
 /// Raises the soft limit on open descriptors to what `need` takes (up to the hard limit).
 fn allow_descriptors(need: u64) {
     let mut lim = libc::rlimit {

@@ -283,27 +283,7 @@ impl Drop for Tinyproxy {
 #[test]
 fn an_http_connect_proxy_carries_ws_and_wss() {
     let proxy = Tinyproxy::start("");
-    for secure in [false, true] {
-        let mut peer = if secure {
-            tls_peer(&PKI.good)
-        } else {
-            Peer::ws("echo", &[])
-        };
-        let scheme = if secure { "wss" } else { "ws" };
-        let h = open(&format!("{scheme}://127.0.0.1:{}/via-proxy", peer.port));
-        set_u32(h, WS_OPTION_CONNECT_TIMEOUT, 10_000);
-        assert_code!(set_str(h, WS_OPTION_PROXY, &proxy.url()), WS_OK);
-        assert_code!(set_str(h, WS_OPTION_TLS_CA_FILE, path(&PKI.ca)), WS_OK);
-        assert_code!(ws_connect(h), WS_OK);
-        assert_eq!(peer.event("request")["path"], "/via-proxy");
-        assert_code!(send(h, WS_BUFFER_UTF8_MESSAGE, b"through the proxy"), WS_OK);
-        assert_eq!(
-            recv_message(h),
-            (b"through the proxy".to_vec(), WS_BUFFER_UTF8_MESSAGE)
-        );
-        assert_code!(close(h, 1000, b""), WS_OK);
-        ws_close_handle(h);
-    }
+    echo_through(&proxy.url(), "/via-proxy");
 }
 
 #[test]
@@ -353,8 +333,9 @@ fn raw_proxy(answer: Vec<u8>, piece: usize) -> common::raw::RawServer {
     })
 }
 
-/// Connects through `proxy` to an echo peer over ws:// and wss://, and echoes one message.
-fn echo_through(proxy: &common::raw::RawServer) {
+/// Connects through the proxy at `proxy_url` to an echo peer on `path`, over ws:// and
+/// wss://, and echoes one message.
+fn echo_through(proxy_url: &str, path: &str) {
     for secure in [false, true] {
         let mut peer = if secure {
             tls_peer(&PKI.good)
@@ -362,13 +343,15 @@ fn echo_through(proxy: &common::raw::RawServer) {
             Peer::ws("echo", &[])
         };
         let scheme = if secure { "wss" } else { "ws" };
-        let h = open(&format!("{scheme}://127.0.0.1:{}/raw-proxy", peer.port));
+        let h = open(&format!("{scheme}://127.0.0.1:{}{path}", peer.port));
         set_u32(h, WS_OPTION_CONNECT_TIMEOUT, 10_000);
-        let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
-        assert_code!(set_str(h, WS_OPTION_PROXY, &proxy_url), WS_OK);
-        assert_code!(set_str(h, WS_OPTION_TLS_CA_FILE, path(&PKI.ca)), WS_OK);
+        assert_code!(set_str(h, WS_OPTION_PROXY, proxy_url), WS_OK);
+        assert_code!(
+            set_str(h, WS_OPTION_TLS_CA_FILE, self::path(&PKI.ca)),
+            WS_OK
+        );
         assert_code!(ws_connect(h), WS_OK);
-        assert_eq!(peer.event("request")["path"], "/raw-proxy");
+        assert_eq!(peer.event("request")["path"], path);
         assert_code!(send(h, WS_BUFFER_BINARY_MESSAGE, b"tunnelled"), WS_OK);
         assert_eq!(
             recv_message(h),
@@ -383,8 +366,10 @@ fn echo_through(proxy: &common::raw::RawServer) {
 fn a_proxy_may_send_interim_answers_before_its_200() {
     // 100 Continue and 102 Processing, then the 200: all at once, and a byte at a time
     let answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX-Step: 1\r\n\r\nHTTP/1.1 200 Connection established\r\n\r\n".to_vec();
-    echo_through(&raw_proxy(answer.clone(), usize::MAX));
-    echo_through(&raw_proxy(answer, 1));
+    for piece in [usize::MAX, 1] {
+        let proxy = raw_proxy(answer.clone(), piece);
+        echo_through(&format!("http://127.0.0.1:{}", proxy.port), "/raw-proxy");
+    }
 }
 
 #[test]
@@ -394,7 +379,8 @@ fn a_proxy_answer_with_a_hundred_headers() {
         answer.extend(format!("X-Proxy-Header-{i}: value {i}\r\n").bytes());
     }
     answer.extend_from_slice(b"\r\n");
-    echo_through(&raw_proxy(answer, 1000));
+    let proxy = raw_proxy(answer, 1000);
+    echo_through(&format!("http://127.0.0.1:{}", proxy.port), "/raw-proxy");
 }
 
 #[test]

@@ -55,7 +55,9 @@ fn main() {
             let n = args.get(2).map_or(1000, |s| s.parse().unwrap());
             for _ in 0..args.get(3).map_or(1, |s| s.parse().unwrap()) {
                 let (cpu, ms) = slow::slow_handshakes(n);
-                println!("{n} slow clients: listener CPU {cpu:.1} % of a core, handshake p50 {ms:.3} ms");
+                println!(
+                    "{n} slow clients: listener CPU {cpu:.1} % of a core, handshake p50 {ms:.3} ms"
+                );
             }
             return;
         }
@@ -171,8 +173,20 @@ fn main() {
         }
         r.add("ws_close", "wshandle", "µs", false, close_ws(200));
         let (cpu, ms) = slow::slow_handshakes(1000);
-        r.add("listener CPU, 1000 slow handshakes", "wshandle", "% core", false, cpu);
-        r.add("handshake among 1000 slow ones", "wshandle", "ms", false, ms);
+        r.add(
+            "listener CPU, 1000 slow handshakes",
+            "wshandle",
+            "% core",
+            false,
+            cpu,
+        );
+        r.add(
+            "handshake among 1000 slow ones",
+            "wshandle",
+            "ms",
+            false,
+            ms,
+        );
         for c in order(vec!["wshandle", "tungstenite"]) {
             r.add(
                 "memory per idle connection",

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The longest head (request or response, up to and including its blank line) accepted: a
 /// peer cannot make us buffer more.
-pub const MAX_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 
 /// Header names (lower case) and values of an HTTP head, in order.
 pub type Headers = Vec<(String, Vec<u8>)>;
@@ -147,6 +147,15 @@ fn collect(headers: &[httparse::Header<'_>]) -> Headers {
         .collect()
 }
 
+/// httparse's answer for a head [`HeadBuf`] found complete: a blank line ends every head
+/// httparse accepts, so "partial" means a head it does not.
+fn complete(status: httparse::Status<usize>) -> Result<(), httparse::Error> {
+    match status {
+        httparse::Status::Complete(_) => Ok(()),
+        httparse::Status::Partial => Err(httparse::Error::NewLine),
+    }
+}
+
 /// A parsed response head.
 #[derive(Debug)]
 pub struct ResponseHead {
@@ -164,11 +173,7 @@ pub struct ResponseHead {
 pub fn parse_response(b: &HeadBuf) -> Result<ResponseHead, httparse::Error> {
     let mut slots = b.header_slots();
     let mut r = httparse::Response::new(&mut slots);
-    match r.parse(b.head())? {
-        httparse::Status::Complete(_) => {}
-        // a blank line ends every head httparse accepts
-        httparse::Status::Partial => return Err(httparse::Error::NewLine),
-    }
+    complete(r.parse(b.head())?)?;
     let status = r.code.unwrap_or(0);
     if status < 100 {
         return Err(httparse::Error::Status);
@@ -198,10 +203,7 @@ pub struct RequestHead {
 pub fn parse_request(b: &HeadBuf) -> Result<RequestHead, httparse::Error> {
     let mut slots = b.header_slots();
     let mut r = httparse::Request::new(&mut slots);
-    match r.parse(b.head())? {
-        httparse::Status::Complete(_) => {}
-        httparse::Status::Partial => return Err(httparse::Error::NewLine),
-    }
+    complete(r.parse(b.head())?)?;
     Ok(RequestHead {
         method: r.method.unwrap_or("").to_owned(),
         target: r.path.unwrap_or("").to_owned(),

@@ -347,17 +347,6 @@
 #define WS_OPTION_PROXY 1011
 
 /**
- * The longest head (request or response, up to and including its blank line) accepted: a
- * peer cannot make us buffer more.
- */
-#define MAX_HEAD (16 * 1024)
-
-/**
- * The size of the loop's read buffer, shared by every connection it drives.
- */
-#define SCRATCH (64 * 1024)
-
-/**
  * A result code: `WS_OK` (0) on success, otherwise one of the `WS_ERROR_*` values, which are
  * the Win32/WinHTTP numbers of the same meaning.
  */

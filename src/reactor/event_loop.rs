@@ -25,7 +25,7 @@ const KICK: Token = Token(usize::MAX - 1);
 const TIMER: Token = Token(usize::MAX - 2);
 
 /// The size of the loop's read buffer, shared by every connection it drives.
-pub const SCRATCH: usize = 64 * 1024;
+const SCRATCH: usize = 64 * 1024;
 
 /// Nobody drives the loop: a post must signal the fd.
 const IDLE: u8 = 0;
@@ -70,7 +70,7 @@ pub struct Cx<'a> {
     pub writable: bool,
     /// The time of this turn.
     pub now: Instant,
-    /// The loop's read buffer ([`SCRATCH`] bytes).
+    /// The loop's read buffer (64 KiB).
     pub scratch: &'a mut [u8],
     out: &'a mut Vec<Delivery>,
     timers: &'a mut BinaryHeap<Reverse<(Instant, usize)>>,

@@ -4,7 +4,6 @@
 
 mod common;
 use common::*;
-use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 /// A completion queue with helpers that keep every wait bounded.
@@ -92,13 +91,6 @@ fn zeroed() -> ws_completion {
         },
         accepted: 0,
     }
-}
-
-fn listen(url: &str) -> (ws_handle, u16) {
-    let url = CString::new(url).unwrap();
-    let mut l = 0;
-    assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
-    (l, local_port(l))
 }
 
 fn is(c: &ws_completion, h: ws_handle, status: u32) {

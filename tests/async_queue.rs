@@ -3,121 +3,9 @@
 //! blocking peers.
 
 mod common;
+use common::asyncq::*;
 use common::*;
 use std::time::{Duration, Instant};
-
-/// A completion queue with helpers that keep every wait bounded.
-struct Queue(ws_handle);
-
-impl Queue {
-    fn new() -> Queue {
-        let mut q = 0;
-        assert_code!(ws_queue_create(&mut q), WS_OK);
-        Queue(q)
-    }
-
-    fn bind(&self, h: ws_handle) {
-        assert_code!(
-            ws_set_option(
-                h,
-                WS_OPTION_COMPLETION_QUEUE,
-                (&self.0 as *const u64).cast(),
-                8
-            ),
-            WS_OK
-        );
-    }
-
-    /// Up to `max` completions within `ms` (possibly none).
-    fn poll(&self, max: usize, ms: u32) -> Vec<ws_completion> {
-        let mut out = vec![zeroed(); max];
-        let mut n = usize::MAX;
-        let code = ws_queue_wait(self.0, out.as_mut_ptr(), max, &mut n, ms);
-        if code == WS_ERROR_TIMEOUT {
-            assert_eq!(n, 0);
-            return Vec::new();
-        }
-        assert_code!(code, WS_OK);
-        assert!(n >= 1 && n <= max);
-        out.truncate(n);
-        out
-    }
-
-    /// The next completion, within 10 s.
-    fn next(&self) -> ws_completion {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(c) = self.poll(1, 100).pop() {
-                return c;
-            }
-            assert!(Instant::now() < deadline, "no completion within 10 s");
-        }
-    }
-
-    /// Completions until `n` have arrived (10 s at most).
-    fn take(&self, n: usize) -> Vec<ws_completion> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut got = Vec::new();
-        while got.len() < n {
-            got.extend(self.poll(n - got.len(), 100));
-            assert!(
-                Instant::now() < deadline,
-                "only {} of {n} completions",
-                got.len()
-            );
-        }
-        got
-    }
-}
-
-impl Drop for Queue {
-    fn drop(&mut self) {
-        ws_close_handle(self.0);
-    }
-}
-
-fn zeroed() -> ws_completion {
-    ws_completion {
-        handle: 0,
-        context: std::ptr::null_mut(),
-        status: 0,
-        io: ws_web_socket_status {
-            bytes_transferred: 0,
-            buffer_type: 0,
-        },
-        result: ws_async_result {
-            operation: 0,
-            error: 0,
-        },
-        accepted: 0,
-    }
-}
-
-fn is(c: &ws_completion, h: ws_handle, status: u32) {
-    assert_eq!(
-        (c.handle, c.status),
-        (h, status),
-        "completion {c:?}: expected status {status:#x} for handle {h:#x}"
-    );
-}
-
-fn io(c: &ws_completion, h: ws_handle, status: u32, bytes: usize, ty: u32) {
-    is(c, h, status);
-    assert_eq!(
-        (c.io.bytes_transferred, c.io.buffer_type),
-        (bytes, ty),
-        "{c:?}"
-    );
-}
-
-fn failed(c: &ws_completion, h: ws_handle, op: u32, error: ws_error) {
-    is(c, h, WS_CALLBACK_STATUS_REQUEST_ERROR);
-    assert_eq!(
-        (c.result.operation, wshandle::error::name(c.result.error)),
-        (op, wshandle::error::name(error)),
-        "{c:?}"
-    );
-}
 
 /// An async client and an async server on one queue, one thread: connect, accept, pipelined
 /// sends while a receive is pending on each side, shutdown both ways, close.
@@ -339,42 +227,6 @@ fn client_and_server_on_one_queue_one_thread() {
     assert!(q.poll(4, 50).is_empty(), "nothing after HANDLE_CLOSING");
 }
 
-/// A blocking server on its own thread: accepts one client and runs `f` on it.
-fn blocking_server(
-    f: impl FnOnce(ws_handle) + Send + 'static,
-) -> (u16, std::thread::JoinHandle<()>) {
-    let (l, port) = listen("ws://127.0.0.1:0/");
-    set_u32(l, WS_OPTION_RECEIVE_TIMEOUT, 10_000);
-    set_u32(l, WS_OPTION_CLOSE_TIMEOUT, 10_000);
-    let t = std::thread::spawn(move || {
-        let mut h = 0;
-        assert_code!(ws_accept(l, &mut h), WS_OK);
-        ws_close_handle(l);
-        f(h);
-        ws_close_handle(h);
-    });
-    (port, t)
-}
-
-/// An asynchronous client connected through `q` to `port`.
-fn async_client(q: &Queue, port: u16) -> ws_handle {
-    let c = open(&format!("ws://127.0.0.1:{port}/"));
-    q.bind(c);
-    assert_code!(ws_connect(c), WS_ERROR_IO_PENDING);
-    is(&q.next(), c, WS_CALLBACK_STATUS_CONNECT_COMPLETE);
-    c
-}
-
-fn receive(h: ws_handle, buf: &mut [u8]) -> ws_error {
-    ws_receive(
-        h,
-        buf.as_mut_ptr().cast(),
-        buf.len(),
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-    )
-}
-
 /// Blocking and asynchronous handles in one process; a receive timeout keeps the connection
 /// and loses nothing; ws_close cancels a pending receive first.
 #[test]
@@ -564,4 +416,127 @@ fn handle_closing_for_an_idle_handle_and_queue_close_rules() {
         WS_ERROR_INCORRECT_HANDLE_TYPE
     );
     ws_close_handle(c2);
+}
+
+fn readable(fd: i32, ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let r = unsafe { libc::poll(&mut p, 1, ms) };
+    assert!(r >= 0);
+    r == 1 && p.revents & libc::POLLIN != 0
+}
+
+/// ws_queue_fd is level-triggered: readable for posted calls, due deadlines and waiting
+/// completions, and not otherwise, so an outside loop needs no timeout of its own; a call
+/// from another thread wakes a thread blocked in ws_queue_wait.
+#[test]
+fn the_queue_fd_is_level_triggered_and_wakes_for_deadlines() {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (port, server) = blocking_server(move |h| {
+        for _ in 0..3 {
+            let (m, _) = recv_message(h);
+            assert_code!(send(h, WS_BUFFER_BINARY_MESSAGE, &m), WS_OK);
+        }
+        let _ = rx.recv_timeout(Duration::from_secs(20));
+    });
+    let q = Queue::new();
+    let mut fd = -1;
+    assert_code!(ws_queue_fd(q.0, &mut fd), WS_OK);
+    assert!(fd >= 0);
+    assert!(!readable(fd, 0), "a fresh queue has nothing to do");
+    let c = async_client(&q, port);
+    assert!(
+        !readable(fd, 0),
+        "nothing pending after the connect completed"
+    );
+
+    // a receive with a deadline: the call makes the fd readable (posted work) ...
+    set_u32(c, WS_OPTION_RECEIVE_TIMEOUT, 300);
+    let mut buf = [0u8; 64];
+    let started = Instant::now();
+    assert_code!(receive(c, &mut buf), WS_ERROR_IO_PENDING);
+    assert!(readable(fd, 0));
+    assert!(q.poll(4, 0).is_empty());
+    // ... and then only the deadline does, with nobody in ws_queue_wait
+    assert!(!readable(fd, 0));
+    assert!(readable(fd, 5000), "the deadline must make the fd readable");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    failed(&q.poll(4, 0)[0], c, WS_OPERATION_RECEIVE, WS_ERROR_TIMEOUT);
+    assert!(!readable(fd, 0), "nothing left to do");
+
+    // more completions than one wait takes: the fd stays readable until all are taken
+    set_u32(c, WS_OPTION_RECEIVE_TIMEOUT, 0);
+    for m in [&b"a"[..], b"bb", b"ccc"] {
+        assert_code!(send(c, WS_BUFFER_BINARY_MESSAGE, m), WS_ERROR_IO_PENDING);
+    }
+    let mut writes = Vec::new();
+    while writes.len() < 3 {
+        assert!(readable(fd, 5000));
+        writes.extend(q.poll(1, 0));
+        if writes.len() < 3 && !writes.is_empty() {
+            // one taken, the others wait: still readable at once
+            assert!(readable(fd, 0));
+        }
+    }
+    for (w, n) in writes.iter().zip([1, 2, 3]) {
+        io(
+            w,
+            c,
+            WS_CALLBACK_STATUS_WRITE_COMPLETE,
+            n,
+            WS_BUFFER_BINARY_MESSAGE,
+        );
+    }
+
+    // a thread blocked in ws_queue_wait is woken by a call from another thread; a second
+    // waiter meanwhile is refused
+    let qh = q.0;
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let other = std::thread::spawn(move || {
+        tid_tx.send(gettid()).unwrap();
+        let q = Queue(qh);
+        let started = Instant::now();
+        let got: Vec<_> = q
+            .poll(1, 10_000)
+            .iter()
+            .map(|x| (x.handle, x.status, x.io.bytes_transferred, x.io.buffer_type))
+            .collect();
+        std::mem::forget(q); // (the test's own Queue closes it)
+        (got, started.elapsed())
+    });
+    wait_blocked(tid_rx.recv().unwrap());
+    let mut n = 7;
+    let mut rec = [zeroed(); 1];
+    assert_code!(
+        ws_queue_wait(q.0, rec.as_mut_ptr(), 1, &mut n, 0),
+        WS_ERROR_INVALID_OPERATION
+    );
+    assert_eq!(n, 0, "*count is always written");
+    let mut rbuf = vec![0u8; 16];
+    assert_code!(receive(c, &mut rbuf), WS_ERROR_IO_PENDING);
+    let (got, took) = other.join().unwrap();
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(
+        got,
+        vec![(
+            c,
+            WS_CALLBACK_STATUS_READ_COMPLETE,
+            1,
+            WS_BUFFER_BINARY_MESSAGE
+        )]
+    );
+    assert_eq!(rbuf[0], b'a');
+    tx.send(()).unwrap();
+    assert_code!(ws_close_handle(c), WS_OK);
+    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+    assert!(!readable(fd, 0));
+    server.join().unwrap();
 }

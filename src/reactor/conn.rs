@@ -230,6 +230,8 @@ pub(super) struct St {
     pub(super) writable: bool,
     /// The descriptor registered with the loop.
     pub(super) registered: Option<i32>,
+    /// Its writability is watched too (registration starts with both).
+    pub(super) write_interest: bool,
 }
 
 /// An asynchronous connection handle's driver state, shared between the callers and its loop.
@@ -269,6 +271,7 @@ impl Session {
                 readable: false,
                 writable: false,
                 registered: None,
+                write_interest: true,
             }),
         });
         let token = s.binding.lp.insert(s.clone());
@@ -439,6 +442,15 @@ impl Driven for Session {
             let flags = (&mut st.readable, &mut st.writable);
             if let Err(e) = drive_open(o, &mut st.pending, flags, cx, &self.timeouts) {
                 fail(o, &mut st.pending, e);
+            }
+            let want = !o.torn_down && (o.sent < o.out.len() || o.t.has_pending_output());
+            if want != st.write_interest {
+                if let Some(fd) = st.registered {
+                    if cx.lp.watch_writes(fd, cx.token, want).is_ok() {
+                        st.write_interest = want;
+                        // (re-registering reports the current state again)
+                    }
+                }
             }
         }
         cx.deliver(self.handle, &self.binding, st.pending.take_completions());

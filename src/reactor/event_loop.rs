@@ -232,6 +232,19 @@ impl Loop {
         )
     }
 
+    /// Changes whether a registered descriptor's writability is watched (readability always
+    /// is): only while bytes wait to be written, so that a socket's spare room does not keep
+    /// waking the loop.
+    pub fn watch_writes(&self, fd: RawFd, token: usize, write: bool) -> std::io::Result<()> {
+        let interest = if write {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        self.registry
+            .reregister(&mut SourceFd(&fd), Token(token), interest)
+    }
+
     /// Stops watching a descriptor (before it is closed).
     pub fn deregister(&self, fd: RawFd) {
         let _ = self.registry.deregister(&mut SourceFd(&fd));

@@ -42,26 +42,8 @@ fn client_and_server_on_one_queue_one_thread() {
 
     // the server waits for a message while the client pipelines three
     let mut sbuf = vec![0u8; 64];
-    assert_code!(
-        ws_receive(
-            s,
-            sbuf.as_mut_ptr().cast(),
-            sbuf.len(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut()
-        ),
-        WS_ERROR_IO_PENDING
-    );
-    assert_code!(
-        ws_receive(
-            s,
-            sbuf.as_mut_ptr().cast(),
-            sbuf.len(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut()
-        ),
-        WS_ERROR_INVALID_OPERATION
-    );
+    assert_code!(receive(s, &mut sbuf), WS_ERROR_IO_PENDING);
+    assert_code!(receive(s, &mut sbuf), WS_ERROR_INVALID_OPERATION);
     let msgs: [&[u8]; 3] = [b"one", b"two!", b"three"];
     for m in msgs {
         assert_code!(send(c, WS_BUFFER_UTF8_MESSAGE, m), WS_ERROR_IO_PENDING);
@@ -89,16 +71,7 @@ fn client_and_server_on_one_queue_one_thread() {
             );
             received.push(sbuf[..x.io.bytes_transferred].to_vec());
             if received.len() < 3 {
-                assert_code!(
-                    ws_receive(
-                        s,
-                        sbuf.as_mut_ptr().cast(),
-                        sbuf.len(),
-                        std::ptr::null_mut(),
-                        std::ptr::null_mut()
-                    ),
-                    WS_ERROR_IO_PENDING
-                );
+                assert_code!(receive(s, &mut sbuf), WS_ERROR_IO_PENDING);
             }
         }
     }
@@ -118,16 +91,7 @@ fn client_and_server_on_one_queue_one_thread() {
 
     // client: a receive pending, then ws_shutdown; server: receives the close, answers
     let mut cbuf = vec![0u8; 64];
-    assert_code!(
-        ws_receive(
-            c,
-            cbuf.as_mut_ptr().cast(),
-            cbuf.len(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut()
-        ),
-        WS_ERROR_IO_PENDING
-    );
+    assert_code!(receive(c, &mut cbuf), WS_ERROR_IO_PENDING);
     assert_code!(
         ws_shutdown(c, 1000, b"bye".as_ptr().cast(), 3),
         WS_ERROR_IO_PENDING
@@ -141,16 +105,7 @@ fn client_and_server_on_one_queue_one_thread() {
         WS_ERROR_INVALID_OPERATION
     );
     assert_eq!(state(c), WS_STATE_CLOSE_SENT);
-    assert_code!(
-        ws_receive(
-            s,
-            sbuf.as_mut_ptr().cast(),
-            sbuf.len(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut()
-        ),
-        WS_ERROR_IO_PENDING
-    );
+    assert_code!(receive(s, &mut sbuf), WS_ERROR_IO_PENDING);
     let got = q.take(2);
     let (sd, rd) = if got[0].handle == c {
         (got[0], got[1])
@@ -195,16 +150,7 @@ fn client_and_server_on_one_queue_one_thread() {
         WS_BUFFER_BINARY_MESSAGE,
     );
     assert_eq!(&cbuf[..4], b"late");
-    assert_code!(
-        ws_receive(
-            c,
-            cbuf.as_mut_ptr().cast(),
-            cbuf.len(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut()
-        ),
-        WS_ERROR_IO_PENDING
-    );
+    assert_code!(receive(c, &mut cbuf), WS_ERROR_IO_PENDING);
     let x = q.next();
     io(&x, c, WS_CALLBACK_STATUS_READ_COMPLETE, 0, WS_BUFFER_CLOSE);
     assert_eq!(close_status(c), (1001, Vec::new()));

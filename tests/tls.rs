@@ -335,14 +335,18 @@ fn raw_proxy(answer: Vec<u8>, piece: usize) -> common::raw::RawServer {
 
 /// Connects through the proxy at `proxy_url` to an echo peer on `path`, over ws:// and
 /// wss://, and echoes one message.
+/// The websockets echo peer, over TLS with our good certificate when `secure`, and its scheme.
+fn echo_peer(secure: bool) -> (Peer, &'static str) {
+    if secure {
+        (tls_peer(&PKI.good), "wss")
+    } else {
+        (Peer::ws("echo", &[]), "ws")
+    }
+}
+
 fn echo_through(proxy_url: &str, path: &str) {
     for secure in [false, true] {
-        let mut peer = if secure {
-            tls_peer(&PKI.good)
-        } else {
-            Peer::ws("echo", &[])
-        };
-        let scheme = if secure { "wss" } else { "ws" };
+        let (mut peer, scheme) = echo_peer(secure);
         let h = open(&format!("{scheme}://127.0.0.1:{}{path}", peer.port));
         set_u32(h, WS_OPTION_CONNECT_TIMEOUT, 10_000);
         assert_code!(set_str(h, WS_OPTION_PROXY, proxy_url), WS_OK);
@@ -603,12 +607,7 @@ fn async_echo_through(proxy_url: Option<&str>, path: &str) {
     use common::asyncq::*;
     let q = Queue::new();
     for secure in [false, true] {
-        let mut peer = if secure {
-            tls_peer(&PKI.good)
-        } else {
-            Peer::ws("echo", &[])
-        };
-        let scheme = if secure { "wss" } else { "ws" };
+        let (mut peer, scheme) = echo_peer(secure);
         let h = open(&format!("{scheme}://127.0.0.1:{}{path}", peer.port));
         q.bind(h);
         set_u32(h, WS_OPTION_CONNECT_TIMEOUT, 10_000);

@@ -370,20 +370,5 @@ pub(crate) fn query_binding_option(
     } else {
         binder.queue().to_ne_bytes().to_vec()
     };
-    // SAFETY: `len` checked non-NULL by the caller of this function.
-    let room = unsafe { *len };
-    if value.is_null() || room < bytes.len() {
-        // SAFETY: as above.
-        unsafe { *len = bytes.len() };
-        return Err(Error::new(
-            WS_ERROR_INSUFFICIENT_BUFFER,
-            format!("the option's value needs {} bytes", bytes.len()),
-        ));
-    }
-    // SAFETY: `value` has room for `room >= bytes.len()` bytes, per the caller.
-    unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), value.cast::<u8>(), bytes.len());
-        *len = bytes.len();
-    }
-    Ok(())
+    super::options::put_value(&bytes, value, len)
 }

@@ -150,34 +150,42 @@ pub extern "C" fn ws_query_option(
             Object::Listener(l) => l.query_option(opt)?,
             Object::Queue(_) => return Err(no_queue_options()),
         };
-        {
-            let encoded: Vec<u8> = match got {
-                Value::U32(v) => v.to_ne_bytes().to_vec(),
-                Value::U64(v) => v.to_ne_bytes().to_vec(),
-                Value::Str(s) => {
-                    let mut b = s.into_bytes();
-                    b.push(0);
-                    b
-                }
-            };
-            // SAFETY: `len` checked non-NULL; the caller owns it.
-            let room = unsafe { *len };
-            if value.is_null() || room < encoded.len() {
-                // SAFETY: as above.
-                unsafe { *len = encoded.len() };
-                return Err(Error::new(
-                    WS_ERROR_INSUFFICIENT_BUFFER,
-                    format!("the option's value needs {} bytes", encoded.len()),
-                ));
+        let encoded: Vec<u8> = match got {
+            Value::U32(v) => v.to_ne_bytes().to_vec(),
+            Value::U64(v) => v.to_ne_bytes().to_vec(),
+            Value::Str(s) => {
+                let mut b = s.into_bytes();
+                b.push(0);
+                b
             }
-            // SAFETY: `value` has room for `room >= encoded.len()` bytes, per the caller.
-            unsafe {
-                std::ptr::copy_nonoverlapping(encoded.as_ptr(), value.cast::<u8>(), encoded.len());
-                *len = encoded.len();
-            }
-            Ok(())
-        }
+        };
+        put_value(&encoded, value, len)
     })
+}
+
+/// Writes a queried option's bytes to `value` (room: `*len`), or reports the size needed.
+/// `len` must not be NULL.
+pub(crate) fn put_value(
+    encoded: &[u8],
+    value: *mut std::ffi::c_void,
+    len: *mut usize,
+) -> Result<()> {
+    // SAFETY: `len` checked non-NULL by the caller; the C caller owns it.
+    let room = unsafe { *len };
+    if value.is_null() || room < encoded.len() {
+        // SAFETY: as above.
+        unsafe { *len = encoded.len() };
+        return Err(Error::new(
+            WS_ERROR_INSUFFICIENT_BUFFER,
+            format!("the option's value needs {} bytes", encoded.len()),
+        ));
+    }
+    // SAFETY: `value` has room for `room >= encoded.len()` bytes, per the caller.
+    unsafe {
+        std::ptr::copy_nonoverlapping(encoded.as_ptr(), value.cast::<u8>(), encoded.len());
+        *len = encoded.len();
+    }
+    Ok(())
 }
 
 /// Adds a header to the upgrade request, e.g. `Authorization` or `Origin`. Allowed in

@@ -194,27 +194,16 @@ impl<R, S> Pending<R, S> {
         if self.released {
             return (None, Vec::new());
         }
-        let cancelled = |op| Completion::Failed {
-            op,
-            error: WS_ERROR_OPERATION_CANCELLED,
-        };
-        let r = self.receive.take();
-        if r.is_some() {
-            self.emit(cancelled(Operation::Receive));
-        }
-        let sends: Vec<S> = self.sends.drain(..).collect();
-        for _ in &sends {
-            self.emit(cancelled(Operation::Send));
-        }
-        if let Some(c) = self.closer.take() {
-            self.emit(cancelled(c.operation()));
-        }
+        let taken = self.fail_all(WS_ERROR_OPERATION_CANCELLED);
         if let Some(op) = self.opening.take() {
-            self.emit(cancelled(op));
+            self.emit(Completion::Failed {
+                op,
+                error: WS_ERROR_OPERATION_CANCELLED,
+            });
         }
         self.emit(Completion::HandleClosing);
         self.released = true;
-        (r, sends)
+        taken
     }
 
     /// Whether `ws_close_handle` was called.

@@ -8,6 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::repo;
 
+/// AddressSanitizer + UndefinedBehaviorSanitizer for the C side, stopping at the first report.
+pub const ASAN_FLAGS: [&str; 5] = [
+    "-fsanitize=address,undefined",
+    "-fno-omit-frame-pointer",
+    "-fno-sanitize-recover=all",
+    "-g",
+    "-O1",
+];
+
 pub fn target_dir() -> PathBuf {
     std::env::current_exe()
         .unwrap()
@@ -26,6 +35,16 @@ pub fn build(name: &str) -> PathBuf {
 /// Builds `c-examples/NAME.c` with extra compiler flags (sanitizers, debug information) into
 /// `<target>/<subdir>/NAME`, linked against the same library as `build`.
 pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
+    build_source(&format!("c-examples/{name}.c"), subdir, flags)
+}
+
+/// Builds the C program at `source` (relative to the repository) like [`build_with`].
+pub fn build_source(source: &str, subdir: &str, flags: &[&str]) -> PathBuf {
+    let name = std::path::Path::new(source)
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap();
     let lib_dir = target_dir();
     let out_dir = lib_dir.join(subdir);
     std::fs::create_dir_all(&out_dir).unwrap();
@@ -43,7 +62,7 @@ pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
         .args(flags)
         .arg("-I")
         .arg(repo().join("include"))
-        .arg(repo().join(format!("c-examples/{name}.c")))
+        .arg(repo().join(source))
         .arg("-o")
         .arg(&tmp)
         .arg(format!("-L{}", lib_dir.display()))

@@ -844,8 +844,8 @@ ws_error ws_listen(const char *url, ws_handle *out_listener);
  * listener's `WS_OPTION_RECEIVE_TIMEOUT` (not fatal); `WS_ERROR_OPERATION_CANCELLED` when
  * `ws_close_handle` closes the listener meanwhile. When a valid request arrives but its
  * connection cannot be set up (the process is out of descriptors), the client is answered
- * with HTTP 503 (never with a 101) and `ws_accept` returns the code `ws_open` returns in
- * that situation, with the detail; the listener stays usable.
+ * with HTTP 503 (never with a 101) and `ws_accept` returns `WS_ERROR_OUT_OF_HANDLES`; the
+ * listener stays usable.
  */
 ws_error ws_accept(ws_handle listener, ws_handle *out_ws);
 

@@ -115,7 +115,6 @@ int main(int argc, char **argv)
     if (rc != WS_ERROR_IO_PENDING)
         ws_example_fail("ws_connect", rc, __FILE__, __LINE__);
 
-    int connected = 0;
     while (!c.finished) {
         struct epoll_event ready[2];
         int n = epoll_wait(ep, ready, 2, -1); /* no timeout: the queue fd covers deadlines */
@@ -128,10 +127,11 @@ int main(int argc, char **argv)
                 uint64_t expirations;
                 if (read(tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
                     die("read timerfd: %s", strerror(errno));
+                if (c.sent == c.ticks)
+                    continue; /* all sent (the handle may be closed already) */
                 uint32_t state = 0;
                 CHECK(ws_query_state(c.h, &state));
-                connected = state == WS_STATE_OPEN;
-                if (connected && c.sent < c.ticks) {
+                if (state == WS_STATE_OPEN) {
                     char *buf = c.out[c.sent];
                     int len = snprintf(buf, sizeof c.out[0], "tick %d", c.sent);
                     rc = ws_send(c.h, WS_BUFFER_UTF8_MESSAGE, buf, (size_t)len);

@@ -3,6 +3,7 @@
 //! as callbacks), one completion at a time per handle, never re-entrantly.
 
 mod common;
+use common::asyncq::{zeroed, Queue};
 use common::*;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -39,6 +40,9 @@ fn wait_closed(n: usize) {
 fn log<R>(f: impl FnOnce(&mut Log) -> R) -> R {
     f(LOG.lock().unwrap().get_or_insert_with(Log::default))
 }
+
+/// A queue a callback tries to wait on (refused on an I/O thread).
+static QUEUE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Per connection: its receive buffer and its echoes in flight (oldest first).
 struct Conn {
@@ -99,6 +103,14 @@ fn handle(h: ws_handle, ctx: *mut c_void, status: u32, info: *mut c_void, len: u
             }
             // SAFETY: just allocated; freed only at HANDLE_CLOSING
             start_receive(c, unsafe { &mut *conn });
+            // a callback must not block its I/O thread in ws_queue_wait
+            let mut out = [zeroed(); 1];
+            let mut n = 9;
+            let q = QUEUE.load(std::sync::atomic::Ordering::SeqCst);
+            let code = ws_queue_wait(q, out.as_mut_ptr(), 1, &mut n, 0);
+            if code != WS_ERROR_INVALID_OPERATION || n != 0 {
+                fault(format!("ws_queue_wait from a callback: {code}"));
+            }
             // the listener accepts the next client
             let code = ws_accept(h, std::ptr::null_mut());
             if code != WS_ERROR_IO_PENDING {
@@ -172,8 +184,20 @@ fn start_receive(h: ws_handle, conn: &mut Conn) {
 /// re-entered, and HANDLE_CLOSING comes last for every handle.
 #[test]
 fn echo_server_in_callbacks() {
+    let q = Queue::new();
+    QUEUE.store(q.0, std::sync::atomic::Ordering::SeqCst);
     let (l, port) = listen("ws://127.0.0.1:0/");
     assert_code!(ws_set_status_callback(l, Some(on_status)), WS_OK);
+    // a handle has a callback or a queue, never both
+    assert_code!(
+        ws_set_option(
+            l,
+            WS_OPTION_COMPLETION_QUEUE,
+            (&q.0 as *const u64).cast(),
+            8
+        ),
+        WS_ERROR_INVALID_OPERATION
+    );
     assert_code!(ws_accept(l, std::ptr::null_mut()), WS_ERROR_IO_PENDING);
     // a callback cannot change once I/O began
     assert_code!(

@@ -486,3 +486,182 @@ fn the_queue_fd_is_level_triggered_and_wakes_for_deadlines() {
     assert!(!readable(fd, 0));
     server.join().unwrap();
 }
+
+/// A blocking server that holds the connection without reading (so it answers no ping and
+/// takes no bytes) until the test is done.
+fn idle_server() -> (
+    u16,
+    std::thread::JoinHandle<()>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (port, t) = blocking_server(move |_h| {
+        let _ = rx.recv_timeout(Duration::from_secs(20));
+    });
+    (port, t, tx)
+}
+
+fn within(started: Instant, min_ms: u64) {
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(min_ms) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+}
+
+/// Keepalive pings and dead-peer detection while a receive is pending: a peer that answers
+/// keeps the connection; one that does not is detected (REQUEST_ERROR {RECEIVE, TIMEOUT},
+/// ABORTED).
+#[test]
+fn keepalive_in_async_mode() {
+    // a peer that answers pings (a blocking ws_receive does), then sends a message
+    let (port, server) = blocking_server(|h| {
+        set_u32(h, WS_OPTION_RECEIVE_TIMEOUT, 500);
+        let mut buf = [0u8; 16];
+        let (code, _, _) = recv(h, &mut buf);
+        assert_code!(code, WS_ERROR_TIMEOUT);
+        assert_code!(send(h, WS_BUFFER_UTF8_MESSAGE, b"alive"), WS_OK);
+        let (_, ty) = recv_message(h);
+        assert_eq!(ty, WS_BUFFER_CLOSE);
+        assert_code!(close(h, 1000, b""), WS_OK);
+    });
+    let q = Queue::new();
+    let c = async_client(&q, port);
+    set_u32(c, WS_OPTION_KEEPALIVE_INTERVAL, 50);
+    set_u32(c, WS_OPTION_KEEPALIVE_TIMEOUT, 300);
+    let mut buf = [0u8; 16];
+    assert_code!(receive(c, &mut buf), WS_ERROR_IO_PENDING);
+    let x = q.next();
+    io(
+        &x,
+        c,
+        WS_CALLBACK_STATUS_READ_COMPLETE,
+        5,
+        WS_BUFFER_UTF8_MESSAGE,
+    );
+    assert_code!(ws_close(c, 1000, std::ptr::null(), 0), WS_ERROR_IO_PENDING);
+    is(&q.next(), c, WS_CALLBACK_STATUS_CLOSE_COMPLETE);
+    server.join().unwrap();
+    assert_code!(ws_close_handle(c), WS_OK);
+    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+
+    // a peer that never answers
+    let (port, server, tx) = idle_server();
+    let c = async_client(&q, port);
+    set_u32(c, WS_OPTION_KEEPALIVE_INTERVAL, 100);
+    set_u32(c, WS_OPTION_KEEPALIVE_TIMEOUT, 200);
+    let started = Instant::now();
+    assert_code!(receive(c, &mut buf), WS_ERROR_IO_PENDING);
+    failed(&q.next(), c, WS_OPERATION_RECEIVE, WS_ERROR_TIMEOUT);
+    within(started, 280);
+    assert_eq!(state(c), WS_STATE_ABORTED);
+    assert_eq!(close_status(c), (1006, Vec::new()));
+    tx.send(()).unwrap();
+    server.join().unwrap();
+    assert_code!(ws_close_handle(c), WS_OK);
+    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+}
+
+/// The send and close timeouts against a peer that reads nothing: the pending operations fail
+/// with WS_ERROR_TIMEOUT and the connection is aborted.
+#[test]
+fn send_and_close_timeouts_in_async_mode() {
+    let q = Queue::new();
+    // send timeout: 16 MiB cannot be written; every pending operation ends
+    let (port, server, tx) = idle_server();
+    let c = async_client(&q, port);
+    set_u32(c, WS_OPTION_SEND_TIMEOUT, 300);
+    let big = vec![1u8; 16 << 20];
+    let started = Instant::now();
+    assert_code!(send(c, WS_BUFFER_BINARY_MESSAGE, &big), WS_ERROR_IO_PENDING);
+    assert_code!(
+        send(c, WS_BUFFER_BINARY_MESSAGE, b"after"),
+        WS_ERROR_IO_PENDING
+    );
+    let got = q.take(2);
+    failed(&got[0], c, WS_OPERATION_SEND, WS_ERROR_TIMEOUT);
+    failed(&got[1], c, WS_OPERATION_SEND, WS_ERROR_TIMEOUT);
+    within(started, 280);
+    assert_eq!(state(c), WS_STATE_ABORTED);
+    tx.send(()).unwrap();
+    server.join().unwrap();
+    assert_code!(ws_close_handle(c), WS_OK);
+    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+
+    // close timeout: the peer never answers our close frame
+    let (port, server, tx) = idle_server();
+    let c = async_client(&q, port);
+    set_u32(c, WS_OPTION_CLOSE_TIMEOUT, 300);
+    let started = Instant::now();
+    assert_code!(ws_close(c, 1000, std::ptr::null(), 0), WS_ERROR_IO_PENDING);
+    failed(&q.next(), c, WS_OPERATION_CLOSE, WS_ERROR_TIMEOUT);
+    within(started, 280);
+    assert_eq!(state(c), WS_STATE_ABORTED);
+    tx.send(()).unwrap();
+    server.join().unwrap();
+    assert_code!(ws_close_handle(c), WS_OK);
+    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+}
+
+/// ws_close with sends pending: the sends complete in order, then the close; the peer gets
+/// every message before the close frame. A listener's receive timeout ends a pending
+/// ws_accept with REQUEST_ERROR {ACCEPT, TIMEOUT}.
+#[test]
+fn close_after_pending_sends_and_accept_timeout() {
+    let (port, server) = blocking_server(|h| {
+        for i in 0..20 {
+            let (m, _) = recv_message(h);
+            assert_eq!(m, format!("message {i}").into_bytes());
+        }
+        let (_, ty) = recv_message(h);
+        assert_eq!(ty, WS_BUFFER_CLOSE);
+        assert_eq!(close_status(h), (1000, b"end".to_vec()));
+        assert_code!(close(h, 1000, b""), WS_OK);
+    });
+    let q = Queue::new();
+    let c = async_client(&q, port);
+    let msgs: Vec<String> = (0..20).map(|i| format!("message {i}")).collect();
+    for m in &msgs {
+        assert_code!(
+            send(c, WS_BUFFER_UTF8_MESSAGE, m.as_bytes()),
+            WS_ERROR_IO_PENDING
+        );
+    }
+    assert_code!(
+        ws_close(c, 1000, b"end".as_ptr().cast(), 3),
+        WS_ERROR_IO_PENDING
+    );
+    let got = q.take(21);
+    for (x, m) in got.iter().zip(&msgs) {
+        io(
+            x,
+            c,
+            WS_CALLBACK_STATUS_WRITE_COMPLETE,
+            m.len(),
+            WS_BUFFER_UTF8_MESSAGE,
+        );
+    }
+    is(&got[20], c, WS_CALLBACK_STATUS_CLOSE_COMPLETE);
+    server.join().unwrap();
+    assert_code!(ws_close_handle(c), WS_OK);
+    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+
+    let (l, _) = listen("ws://127.0.0.1:0/");
+    q.bind(l);
+    set_u32(l, WS_OPTION_RECEIVE_TIMEOUT, 200);
+    let started = Instant::now();
+    assert_code!(ws_accept(l, std::ptr::null_mut()), WS_ERROR_IO_PENDING);
+    failed(&q.next(), l, WS_OPERATION_ACCEPT, WS_ERROR_TIMEOUT);
+    within(started, 180);
+    // the listener stays usable
+    assert_code!(ws_accept(l, std::ptr::null_mut()), WS_ERROR_IO_PENDING);
+    assert_code!(ws_close_handle(l), WS_OK);
+    let got = q.take(2);
+    failed(
+        &got[0],
+        l,
+        WS_OPERATION_ACCEPT,
+        WS_ERROR_OPERATION_CANCELLED,
+    );
+    is(&got[1], l, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+}

@@ -269,6 +269,11 @@ pub extern "C" fn ws_queue_wait(
         unsafe { *count = 0 };
         let q = handles::get(queue)?.queue()?;
         non_null(out, "out")?;
+        if crate::reactor::on_io_thread() {
+            return Err(Error::operation(
+                "ws_queue_wait cannot be called from a status callback (it would hold up the other handles of the callback's I/O thread)",
+            ));
+        }
         if max == 0 || max > isize::MAX as usize / std::mem::size_of::<ws_completion>() {
             return Err(Error::param("max must be at least 1 (and fit in memory)"));
         }

@@ -16,6 +16,7 @@ pub use conn::{RecvBuf, Session};
 pub use connect::Target;
 pub use event_loop::{Delivery, Loop};
 pub use listen::AsyncListener;
+pub use threads::on_io_thread;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -14,6 +14,17 @@ use crate::error::{Error, Result, WS_ERROR_NOT_ENOUGH_MEMORY};
 const MAX_THREADS: usize = 4;
 
 static POOL: OnceCell<Vec<Arc<Loop>>> = OnceCell::new();
+
+thread_local! {
+    /// This thread is one of the I/O threads (it runs callbacks).
+    static IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is a callback-mode I/O thread (`ws_queue_wait` is refused
+/// there: a callback must not block its thread's other handles).
+pub fn on_io_thread() -> bool {
+    IO_THREAD.try_with(|t| t.get()).unwrap_or(false)
+}
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 fn start() -> Result<Vec<Arc<Loop>>> {
@@ -43,6 +54,7 @@ pub fn next_loop() -> Result<Arc<Loop>> {
 }
 
 fn run(lp: &Arc<Loop>) {
+    IO_THREAD.with(|t| t.set(true));
     loop {
         lp.turn(None);
         for d in lp.take_all() {

@@ -25,6 +25,15 @@ use std::time::{Duration, Instant};
 use common::raw::report;
 use common::*;
 
+/// Held by each valgrind run: programs under valgrind are slow, and two sets at once on a
+/// loaded 2-core machine can outlast the servers' lifetimes.
+static VALGRIND: Mutex<()> = Mutex::new(());
+
+/// Takes [`VALGRIND`] for a valgrind run (nothing for ASan).
+fn one_at_a_time(tool: Tool) -> Option<std::sync::MutexGuard<'static, ()>> {
+    (tool == Tool::Valgrind).then(|| VALGRIND.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Tool {
     Asan,
@@ -168,7 +177,12 @@ fn valgrind_summary(name: &str, text: &str) -> String {
 
 /// A C server under a tool, as far as its "listening on port N" line.
 fn server(tool: Tool, name: &str, args: &[&str]) -> (Child, PathBuf, u16) {
-    let (mut child, log) = spawn(tool, name, args, "server");
+    server_tagged(tool, name, args, "server")
+}
+
+/// [`server`] with its own log file tag (tests running at once never share a log).
+fn server_tagged(tool: Tool, name: &str, args: &[&str], tag: &str) -> (Child, PathBuf, u16) {
+    let (mut child, log) = spawn(tool, name, args, tag);
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
@@ -194,6 +208,7 @@ fn client(tool: Tool, name: &str, args: &[&str], tag: &str) -> (String, String) 
 }
 
 fn echo(tool: Tool, seconds: &str) {
+    let _turn = one_at_a_time(tool);
     // both built before the server's clock starts
     exe("echo_server", tool);
     exe("echo_client", tool);
@@ -233,6 +248,7 @@ fn echo_through(url: &str) {
 /// process's blocking client; the asynchronous seed client in both closing modes and both
 /// drivers (queue, callback) against the library's own seed server.
 fn async_examples(tool: Tool, seconds: &str, count: &str) {
+    let _turn = one_at_a_time(tool);
     for name in [
         "async_echo_server",
         "async_epoll",
@@ -255,7 +271,8 @@ fn async_examples(tool: Tool, seconds: &str, count: &str) {
         tool_name(tool),
         t.elapsed().as_secs_f64()
     ));
-    let (srv, srv_log, port) = server(tool, "seed_server", &["ws://127.0.0.1:0/seed", "4", "100"]);
+    let args = ["ws://127.0.0.1:0/seed", "4", "100"];
+    let (srv, srv_log, port) = server_tagged(tool, "seed_server", &args, "async-server");
     let url = format!("ws://127.0.0.1:{port}/seed");
     for driver in ["queue", "callback"] {
         for mode in ["shutdown", "close"] {
@@ -291,6 +308,7 @@ fn async_examples_under_valgrind() {
 }
 
 fn seed(tool: Tool, count: &str) {
+    let _turn = one_at_a_time(tool);
     exe("seed_server", tool);
     exe("seed_client", tool);
     let t = Instant::now();

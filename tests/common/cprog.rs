@@ -2,7 +2,7 @@
 //! -pedantic`), linked against the library under test.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,6 +26,15 @@ pub fn build(name: &str) -> PathBuf {
 /// Builds `c-examples/NAME.c` with extra compiler flags (sanitizers, debug information) into
 /// `<target>/<subdir>/NAME`, linked against the same library as `build`.
 pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
+    let src = repo().join(format!("c-examples/{name}.c"));
+    compile(&src, subdir, "cc", &[&["-std=c11"], flags].concat())
+}
+
+/// Compiles one C or C++ source file (`compiler` is `cc` or `c++`) with `-Wall -Wextra -Werror
+/// -pedantic` and `flags` into `<target>/<subdir>/<file stem>`, linked against the library
+/// under test.
+pub fn compile(src: &Path, subdir: &str, compiler: &str, flags: &[&str]) -> PathBuf {
+    let name = src.file_stem().unwrap().to_str().unwrap();
     let lib_dir = target_dir();
     let out_dir = lib_dir.join(subdir);
     std::fs::create_dir_all(&out_dir).unwrap();
@@ -38,22 +47,23 @@ pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
         std::process::id(),
         BUILDS.fetch_add(1, Ordering::Relaxed)
     ));
-    let out = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+    let out = Command::new(compiler)
+        .args(["-Wall", "-Wextra", "-Werror", "-pedantic"])
         .args(flags)
         .arg("-I")
         .arg(repo().join("include"))
-        .arg(repo().join(format!("c-examples/{name}.c")))
+        .arg(src)
         .arg("-o")
         .arg(&tmp)
         .arg(format!("-L{}", lib_dir.display()))
         .args(["-lwshandle", "-lpthread"])
         .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
         .output()
-        .expect("cc");
+        .expect(compiler);
     assert!(
         out.status.success(),
-        "building {name}.c failed:\n{}",
+        "building {} failed:\n{}",
+        src.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::rename(&tmp, &exe).unwrap();

@@ -1,0 +1,395 @@
+"""Generates the C reference and the WinHTTP porting tables from include/wshandle.h.
+
+`generate(repo)` is called by conf.py before Sphinx reads any source, and writes:
+
+- docs/c-api/<function>.rst: one page per function (synopsis, description, states allowed,
+  thread safety, return value with a table of the codes it names, see also), which the man
+  builder also turns into `ws_close(3)` and friends;
+- docs/c-api/constants.rst (also `wshandle(3)`) and docs/c-api/index.rst;
+- docs/_generated/porting-*.inc: the porting tables, from docs/porting/*.csv, with wshandle's
+  names and numbers looked up in the header (an unknown name fails the build).
+
+Both output directories are generated on every build and ignored by git: the header's doc
+comments (from the Rust sources) are the only place the C API is described.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+from pathlib import Path
+from typing import Dict, Iterable, List, Tuple
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cheader import Header, Item, parse  # noqa: E402
+
+# Words whose meaning picks a sentence for the "States allowed" and "Thread safety" sections.
+_STATE_WORDS = re.compile(
+    r"WS_STATE_|\bstates?\b|Allowed in|\bbefore (?:any|either|`ws_)|\bafter `ws_connect`|phase",
+    re.I,
+)
+_THREAD_WORDS = re.compile(
+    r"thread|one at a time|concurrent|another sending call|another `ws_|meanwhile", re.I
+)
+_STD_TYPES = {"uint16_t", "uint32_t", "uint64_t", "size_t", "char", "void"}
+
+# Constant groups for the constants page, by name prefix, in header order within each.
+_GROUPS: List[Tuple[str, str, str]] = [
+    ("WSHANDLE_VERSION", "Version", "Compare the header's version with `ws_version` at run time."),
+    ("WS_BUFFER_", "Buffer types", "The `buffer_type` of `ws_send` and `ws_receive`, WinHTTP's "
+     "`WINHTTP_WEB_SOCKET_BUFFER_TYPE` numbers."),
+    ("WS_CLOSE_STATUS_", "Close statuses", "RFC 6455 close codes, WinHTTP's "
+     "`WINHTTP_WEB_SOCKET_CLOSE_STATUS` names."),
+    ("WS_MAX_", "Limits", ""),
+    ("WS_STATE_", "States", "What `ws_query_state` reports, .NET's `WebSocketState` numbers."),
+    ("WS_OPTION_", "Options", "For `ws_set_option` and `ws_query_option`."),
+    ("WS_OK", "Result codes", "What every `ws_error` function returns: Win32/WinHTTP numbers. "
+     "`ws_error_name` gives the name, `ws_last_error_message` this thread's detail."),
+    ("WS_ERROR_", None, ""),  # continues "Result codes"
+]
+
+
+class Rst:
+    """Markdown-style doc comment text (`code`, *emphasis*) to reStructuredText."""
+
+    def __init__(self, header: Header):
+        self.functions = {i.name for i in header.functions}
+        self.macros = {i.name for i in header.macros}
+        self.types = {i.name for i in header.types}
+
+    def code(self, span: str) -> str:
+        if span in self.functions:
+            return f":c:func:`{span}`"
+        if span in self.macros:
+            return f":c:macro:`{span}`"
+        if span in self.types:
+            return f":c:type:`{span}`"
+        return f"``{span}``"
+
+    @staticmethod
+    def _plain(text: str) -> str:
+        text = text.replace("\\", "\\\\").replace("|", "\\|")
+        # *emphasis* stays; any other asterisk is literal.
+        parts = re.split(r"(\*[A-Za-z][^*]*[A-Za-z]\*)", text)
+        out = []
+        for n, p in enumerate(parts):
+            out.append(p if n % 2 else p.replace("*", "\\*"))
+        text = "".join(out)
+        # A word ending in '_' would be a reference; a leading '_' is harmless.
+        return re.sub(r"(\w)_(?=\W|$)", r"\1\\_", text)
+
+    def inline(self, text: str) -> str:
+        pieces = re.split(r"`([^`]+)`", text)
+        out = []
+        for n, p in enumerate(pieces):
+            out.append(self.code(p) if n % 2 else self._plain(p))
+        # An inline markup start must follow whitespace or punctuation: `ws_send`/`ws_receive`
+        # has a '/' before the second role, which docutils accepts; ')`' and the like too.
+        return "".join(out)
+
+
+def sentences(paragraph: str) -> List[str]:
+    raw = re.split(r"(?<=[.;])\s+(?=[A-Z`*(])", paragraph)
+    out: List[str] = []
+    for s in raw:
+        if out and re.search(r"\b(?:e\.g|i\.e)\.$", out[-1]):
+            out[-1] += " " + s
+        else:
+            out.append(s)
+    return out
+
+
+def _plain_text(text: str) -> str:
+    return text.replace("`", "").replace("*", "")
+
+
+def _write(path: Path, text: str) -> None:
+    """Writes only when the content changed, so Sphinx rebuilds only what changed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def _title(text: str, ch: str = "=") -> str:
+    return f"{text}\n{ch * len(text)}\n"
+
+
+def _codes_named(text: str, header: Header) -> List[Item]:
+    names = []
+    for m in re.finditer(r"\bWS_(?:OK|ERROR_\w+)\b", text):
+        if m.group(0) not in names:
+            names.append(m.group(0))
+    by_name = header.by_name()
+    return [by_name[n] for n in names if n in by_name]
+
+
+def _return_clauses(paragraph: str) -> List[str]:
+    """The "Returns A; B when ...; C." paragraph as sentences "Returns B when ..."."""
+    out = []
+    for clause in re.split(r";\s+", paragraph):
+        clause = clause.strip().rstrip(".;")
+        if not clause.startswith("Returns "):
+            clause = "Returns " + clause
+        out.append(clause + ".")
+    return out
+
+
+def function_page(f: Item, header: Header, rst: Rst) -> str:
+    returns = [p for p in f.doc if p.startswith("Returns ")]
+    description = [p for p in f.doc if not p.startswith("Returns ")]
+    all_sentences = [s for p in description for s in sentences(p)]
+    all_sentences += [c for p in returns for c in _return_clauses(p)]
+    state_s = [s for s in all_sentences if _STATE_WORDS.search(s)]
+    thread_s = [s for s in all_sentences if _THREAD_WORDS.search(s)]
+    takes_handle = "ws_handle h" in f.signature or "ws_handle listener" in f.signature
+
+    lines = [
+        ".. This page is generated from include/wshandle.h by docs/_ext/wshandle_docs.py.",
+        "",
+        _title(f.name),
+        _title("Synopsis", "-"),
+        ".. code-block:: c",
+        "",
+        "   #include <wshandle.h>",
+        "",
+        f"   {f.signature};",
+        "",
+        "Link with ``-lwshandle``.",
+        "",
+        _title("Description", "-"),
+        f".. c:function:: {f.signature}",
+        "",
+    ]
+    for p in description:
+        lines += [f"   {rst.inline(p)}", ""]
+
+    lines.append(_title("States allowed", "-"))
+    if state_s:
+        lines += [f"- {rst.inline(s)}" for s in state_s] + [""]
+    elif takes_handle:
+        raise ValueError(f"{f.name}: its doc comment says nothing about the states it allows")
+    else:
+        lines += ["It takes no connection handle: it may be called at any time.", ""]
+    lines.append(_title("Thread safety", "-"))
+    lines += [
+        "Like every wshandle function it may be called from any thread (see "
+        ":ref:`threads`).",
+        "",
+    ]
+    lines += [f"- {rst.inline(s)}" for s in thread_s] + ([""] if thread_s else [])
+
+    lines.append(_title("Return value", "-"))
+    if returns:
+        for p in returns:
+            lines += [rst.inline(p), ""]
+        codes = _codes_named(" ".join(returns), header)
+        if codes:
+            lines += [
+                ".. list-table:: The result codes it names",
+                "   :header-rows: 1",
+                "   :widths: 30 10 60",
+                "",
+                "   * - code",
+                "     - value",
+                "     - meaning in general",
+            ]
+            for c in codes:
+                lines += [
+                    f"   * - :c:macro:`{c.name}`",
+                    f"     - {c.value}",
+                    f"     - {rst.inline(' '.join(c.doc))}",
+                ]
+            lines.append("")
+    else:
+        lines += [f"A ``{f.returns}``, as the description says.", ""]
+
+    mentioned = []
+    for m in re.finditer(r"`(ws_\w+)`", " ".join(f.doc)):
+        n = m.group(1)
+        if n in rst.functions and n != f.name and n not in mentioned:
+            mentioned.append(n)
+    if mentioned:
+        lines.append(_title("See also", "-"))
+        lines += [", ".join(f":c:func:`{n}`" for n in mentioned) + ", :doc:`constants`", ""]
+    return "\n".join(lines)
+
+
+def constants_page(header: Header, rst: Rst) -> str:
+    lines = [
+        ".. This page is generated from include/wshandle.h by docs/_ext/wshandle_docs.py.",
+        "",
+        _title("Types and constants"),
+        "Everything ``include/wshandle.h`` defines besides its functions. The numbers are part",
+        "of the ABI: they never change once released.",
+        "",
+        _title("Types", "-"),
+    ]
+    for t in header.types:
+        lines += [f".. c:type:: {t.ctype} {t.name}", ""]
+        lines += [f"   {rst.inline(p)}" + "\n" for p in t.doc]
+    macros = header.macros
+    done = set()
+    for prefix, title, intro in _GROUPS:
+        group = [m for m in macros if m.name.startswith(prefix) and m.name not in done]
+        if not group:
+            continue
+        if title:
+            lines.append(_title(title, "-"))
+            if intro:
+                lines += [rst.inline(intro), ""]
+        for m in group:
+            done.add(m.name)
+            lines += [f".. c:macro:: {m.name}", "", f"   Value: ``{m.value}``.", ""]
+            lines += [f"   {rst.inline(p)}" + "\n" for p in m.doc]
+    missing = [m.name for m in macros if m.name not in done]
+    if missing:
+        raise ValueError(f"constants with no group on the constants page: {missing}")
+    lines.append(_title("See also", "-"))
+    lines += [", ".join(f":c:func:`{f.name}`" for f in header.functions), ""]
+    return "\n".join(lines)
+
+
+def index_page(header: Header, rst: Rst) -> str:
+    lines = [
+        ".. This page is generated from include/wshandle.h by docs/_ext/wshandle_docs.py.",
+        "",
+        _title("C reference"),
+        "One page per function of ``include/wshandle.h``, generated from the header's doc",
+        "comments (which cbindgen copies from the Rust sources): what the page says is what the",
+        "header says. The same pages are the man pages (``man 3 ws_close``; see",
+        ":ref:`man-pages`).",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 30 70",
+        "",
+        "   * - function",
+        "     - what it does",
+    ]
+    for f in header.functions:
+        lines += [f"   * - :c:func:`{f.name}`", f"     - {rst.inline(f.summary)}"]
+    lines += [
+        "",
+        ".. toctree::",
+        "   :hidden:",
+        "",
+        "   constants",
+    ]
+    lines += [f"   {f.name}" for f in header.functions]
+    lines += ["", "Types, buffer types, close statuses, states, options and result codes:",
+              ":doc:`constants` (``man 3 wshandle``).", ""]
+    return "\n".join(lines)
+
+
+# ---- WinHTTP porting tables -----------------------------------------------------------------
+
+
+def porting_table(csv_path: Path, header: Header, rst: Rst) -> str:
+    """A list-table from a CSV of `winhttp,winhttp_value,wshandle,notes`. The wshandle column
+    holds names from the header (or text in parentheses when there is no counterpart); their
+    numbers come from the header, never from the CSV."""
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    by_name = header.by_name()
+    has_values = any(r["winhttp_value"] for r in rows)
+    lines = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :class: porting",
+        "",
+        "   * - WinHTTP",
+    ]
+    if has_values:
+        lines.append("     - value")
+    lines += ["     - wshandle"]
+    if has_values:
+        lines.append("     - value")
+    lines.append("     - what differs")
+    for r in rows:
+        ours = r["wshandle"].strip()
+        our_value = ""
+        cells = []
+        for name in [n.strip() for n in ours.split("+")] if ours and not ours.startswith("(") else []:
+            item = by_name.get(name)
+            if item is None:
+                raise ValueError(f"{csv_path.name}: {name!r} is not in include/wshandle.h")
+            cells.append(rst.code(name))
+            if item.kind == "macro":
+                our_value = item.value
+        ours_cell = ", ".join(cells) if cells else rst.inline(ours.strip("()")) or "—"
+        lines.append(f"   * - ``{r['winhttp']}``")
+        if has_values:
+            lines.append(f"     - {r['winhttp_value'] or '—'}")
+        lines.append(f"     - {ours_cell}")
+        if has_values:
+            same = our_value and r["winhttp_value"] and int(our_value, 0) == int(r["winhttp_value"], 0)
+            lines.append(f"     - {our_value or '—'}{' (same)' if same else ''}")
+        lines.append(f"     - {rst.inline(r['notes'])}")
+    return "\n".join(lines) + "\n"
+
+
+def generate(repo: Path) -> Header:
+    header = parse(repo / "include" / "wshandle.h")
+    rst = Rst(header)
+    out = repo / "docs" / "c-api"
+    wanted = {"index.rst", "constants.rst"} | {f"{f.name}.rst" for f in header.functions}
+    if out.exists():
+        for stale in out.glob("*.rst"):
+            if stale.name not in wanted:
+                stale.unlink()
+    _write(out / "index.rst", index_page(header, rst))
+    _write(out / "constants.rst", constants_page(header, rst))
+    for f in header.functions:
+        _write(out / f"{f.name}.rst", function_page(f, header, rst))
+    gen = repo / "docs" / "_generated"
+    for csv_path in sorted((repo / "docs" / "porting").glob("*.csv")):
+        _write(gen / f"porting-{csv_path.stem}.inc", porting_table(csv_path, header, rst))
+    return header
+
+
+def man_pages(header: Header) -> List[Tuple[str, str, str, List[str], int]]:
+    pages = [("c-api/constants", "wshandle", "wshandle types, constants and result codes", [], 3)]
+    for f in header.functions:
+        pages.append((f"c-api/{f.name}", f.name, _plain_text(f.summary), [], 3))
+    return pages
+
+
+def std_types() -> Iterable[Tuple[str, str]]:
+    for t in sorted(_STD_TYPES):
+        yield ("c:identifier", t)
+
+
+# ---- Sphinx hooks ---------------------------------------------------------------------------
+
+
+def _python_reference_fallback(app, env, node, contnode):
+    """The package's docstrings write `recv`, `close_timeout`, `ws_set_option` in single
+    backticks (default role py:obj). Resolve such a name as a member of WebSocket or Listener,
+    a module-level name, or a C function; what is none of these (keyword arguments such as
+    `close_timeout`) is shown as code. Every other missing reference still fails the build."""
+    from docutils import nodes
+    from sphinx.util.nodes import make_refnode
+
+    if node.get("refdomain") != "py" or node.get("reftype") != "obj":
+        return None
+    target = node["reftarget"]
+    py = env.get_domain("py")
+    for prefix in ("wshandle.WebSocket.", "wshandle.Listener.", "wshandle."):
+        obj = py.objects.get(prefix + target)
+        if obj is not None:
+            return make_refnode(app.builder, node["refdoc"], obj.docname, obj.node_id, contnode,
+                                prefix + target)
+    if re.fullmatch(r"ws_\w+", target):
+        c = env.get_domain("c")
+        ref = c.resolve_xref(env, node["refdoc"], app.builder, "func", target, node, contnode)
+        if ref is not None:
+            return ref
+    if re.fullmatch(r"[a-z_][a-z0-9_]*", target):
+        return nodes.literal(target, target)
+    return None
+
+
+def setup(app):
+    app.connect("missing-reference", _python_reference_fallback)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

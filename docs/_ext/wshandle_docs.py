@@ -308,7 +308,7 @@ def porting_table(csv_path: Path, header: Header, rst: Rst) -> str:
     lines.append("     - what differs")
     for r in rows:
         ours = r["wshandle"].strip()
-        our_value = ""
+        values: List[str] = []
         cells = []
         for name in [n.strip() for n in ours.split("+")] if ours and not ours.startswith("(") else []:
             item = by_name.get(name)
@@ -316,15 +316,17 @@ def porting_table(csv_path: Path, header: Header, rst: Rst) -> str:
                 raise ValueError(f"{csv_path.name}: {name!r} is not in include/wshandle.h")
             cells.append(rst.code(name))
             if item.kind == "macro":
-                our_value = item.value
+                values.append(item.value)
         ours_cell = ", ".join(cells) if cells else rst.inline(ours.strip("()")) or "—"
         lines.append(f"   * - ``{r['winhttp']}``")
         if has_values:
             lines.append(f"     - {r['winhttp_value'] or '—'}")
         lines.append(f"     - {ours_cell}")
         if has_values:
-            same = our_value and r["winhttp_value"] and int(our_value, 0) == int(r["winhttp_value"], 0)
-            lines.append(f"     - {our_value or '—'}{' (same)' if same else ''}")
+            theirs = r["winhttp_value"]
+            same = (len(values) == 1 and re.fullmatch(r"(0x)?[0-9a-fA-F]+", theirs or "")
+                    and int(values[0], 0) == int(theirs, 0))
+            lines.append(f"     - {', '.join(values) or '—'}{' (same)' if same else ''}")
         lines.append(f"     - {rst.inline(r['notes'])}")
     return "\n".join(lines) + "\n"
 
@@ -390,6 +392,108 @@ def _python_reference_fallback(app, env, node, contnode):
     return None
 
 
+_SAMPLE_LANGS = {"c", "cpp", "c++", "python", "py", "python3", "pycon"}
+_TEST_FILES = ("tests/*.rs", "python/tests/*.py")
+
+
+def _tests_naming(repo: Path, sample: Path) -> List[str]:
+    """The test files that compile or run `sample`: by its file name, or the way the test
+    helpers name examples (`build("echo_client")` for c-examples/echo_client.c,
+    `load_example("seed_client")` for python/examples/seed_client.py). A header counts as
+    compiled by the tests of every example beside it that includes it."""
+    if sample.suffix == ".h":
+        found: List[str] = []
+        for c in sorted((repo / sample.parent).glob("*.c")):
+            if f'#include "{sample.name}"' in c.read_text(encoding="utf-8"):
+                found += [t for t in _tests_naming(repo, c.relative_to(repo)) if t not in found]
+        return found
+    stem = re.escape(sample.stem)
+    pats = [re.escape(sample.name)]
+    if sample.parts[0] == "c-examples":
+        pats.append(r"\b(?:build|build_with|start)\(\s*\"" + stem + r"\"")
+    if sample.parts[:2] == ("python", "examples"):
+        pats.append(r"\bload_example\(\s*[\"']" + stem + r"[\"']")
+    found = []
+    for pattern in _TEST_FILES:
+        for t in sorted(repo.glob(pattern)):
+            text = t.read_text(encoding="utf-8")
+            if any(re.search(p, text) for p in pats):
+                found.append(str(t.relative_to(repo)))
+    return found
+
+
+def _check_samples(app, doctree):
+    """Every C, C++ or Python sample in the guide must be included from a file that a test
+    compiles or runs (`literalinclude`), never typed into a page. The generated C reference's
+    prototypes are not samples."""
+    from docutils import nodes
+    from sphinx.util import logging
+
+    log = logging.getLogger("wshandle_docs")
+    repo = Path(app.confdir).parent
+    docname = app.env.docname
+    found = app.env.__dict__.setdefault("wshandle_samples", {})
+    found.pop(docname, None)
+    for node in doctree.findall(nodes.literal_block):
+        src = node.get("source")
+        lang = node.get("language", "")
+        if docname.startswith("c-api/"):
+            continue
+        if not src:
+            if lang in _SAMPLE_LANGS:
+                log.warning("a %s sample typed into the page: include it from a tested file "
+                            "(literalinclude)", lang, location=node)
+            continue
+        rel = Path(src).resolve().relative_to(repo)
+        tests = _tests_naming(repo, rel)
+        if not tests:
+            log.warning("%s is included but no test under tests/ or python/tests/ names it",
+                        rel, location=node)
+        found.setdefault(docname, []).append((str(rel), tests))
+
+
+def _merge_samples(app, env, docnames, other):
+    env.__dict__.setdefault("wshandle_samples", {}).update(
+        other.__dict__.get("wshandle_samples", {}))
+
+
+def _purge_samples(app, env, docname):
+    env.__dict__.get("wshandle_samples", {}).pop(docname, None)
+
+
+def _write_samples(app, exception):
+    """target/docs/<builder>/samples.txt: every code sample, its page and the tests that run it."""
+    if exception is not None or app.builder.name != "html":
+        return
+    samples = app.env.__dict__.get("wshandle_samples", {})
+    lines = []
+    for doc in sorted(samples):
+        for rel, tests in samples[doc]:
+            lines.append(f"{doc}: {rel} <- {', '.join(tests)}")
+    files = {rel for doc in samples for rel, _ in samples[doc]}
+    text = (f"{len(lines)} code samples (C, C++, Python) from {len(files)} files, each included "
+            "from a file that a test compiles or runs:\n")
+    Path(app.outdir, "samples.txt").write_text(text + "\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _plain_references_in_man_pages(app, doctree, docname):
+    """A man page cannot link: show internal references as their text (the man writer would
+    otherwise print the HTML anchor, e.g. "ws_close() <#c.ws_close>")."""
+    if app.builder.name != "man":
+        return
+    from docutils import nodes
+
+    for ref in list(doctree.findall(nodes.reference)):
+        uri = ref.get("refuri", "")
+        if not uri.startswith(("http:", "https:", "mailto:")):
+            ref.replace_self(nodes.inline("", "", *ref.children))
+
+
 def setup(app):
+    app.connect("doctree-resolved", _plain_references_in_man_pages)
     app.connect("missing-reference", _python_reference_fallback)
+    app.connect("doctree-read", _check_samples)
+    app.connect("env-merge-info", _merge_samples)
+    app.connect("env-purge-doc", _purge_samples)
+    app.connect("build-finished", _write_samples)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -44,7 +44,7 @@ cargo build --quiet --lib
 
 export WSHANDLE_LIBRARY="$lib"
 export PYTHONDONTWRITEBYTECODE=1
-sphinx=("$venv/bin/python" -m sphinx -W --keep-going -n -q -d "$out/doctrees")
+sphinx=("$venv/bin/python" -m sphinx -E -W --keep-going -n -q -d "$out/doctrees")
 "${sphinx[@]}" -b html docs "$out/html"
 "${sphinx[@]}" -b man docs "$out/man"
 "$venv/bin/python" scripts/docs_linkcheck.py "$out/html"

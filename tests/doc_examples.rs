@@ -9,7 +9,7 @@ use common::*;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 fn example(file: &str) -> PathBuf {
     repo().join("docs/examples").join(file)
@@ -36,15 +36,9 @@ fn python(file: &str, args: &[&str]) -> Command {
     cmd
 }
 
-fn stdout_of(what: &str, out: Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}):\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+/// `docs/examples/hello_client.py URL`: its stdout.
+fn python_client(url: &str) -> String {
+    output_of(&mut python("hello_client.py", &[url]), "hello_client.py").1
 }
 
 #[test]
@@ -77,10 +71,7 @@ fn samples_against_the_c_echo_server() {
     );
 
     // Getting started, Python client.
-    let out = stdout_of(
-        "hello_client.py",
-        python("hello_client.py", &[&url]).output().unwrap(),
-    );
+    let out = python_client(&url);
     assert_eq!(
         out,
         "got 'hello from Python'\nserver closed with (1000, 'done')\n"
@@ -124,10 +115,7 @@ fn samples_against_the_python_echo_server() {
         .unwrap();
     let url = format!("ws://127.0.0.1:{port}/echo");
 
-    let out = stdout_of(
-        "hello_client.py",
-        python("hello_client.py", &[&url]).output().unwrap(),
-    );
+    let out = python_client(&url);
     // The Python server's `with ws:` answers a close with 1000 and no reason.
     assert_eq!(
         out,

@@ -111,6 +111,9 @@ def _write(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
+_GENERATED = ".. This page is generated from include/wshandle.h by docs/_ext/wshandle_docs.py."
+
+
 def _title(text: str, ch: str = "=") -> str:
     return f"{text}\n{ch * len(text)}\n"
 
@@ -145,7 +148,7 @@ def function_page(f: Item, header: Header, rst: Rst) -> str:
     takes_handle = "ws_handle h" in f.signature or "ws_handle listener" in f.signature
 
     lines = [
-        ".. This page is generated from include/wshandle.h by docs/_ext/wshandle_docs.py.",
+        _GENERATED,
         "",
         _title(f.name),
         _title("Synopsis", "-"),
@@ -216,15 +219,9 @@ def function_page(f: Item, header: Header, rst: Rst) -> str:
 
 
 def constants_page(header: Header, rst: Rst) -> str:
-    lines = [
-        ".. This page is generated from include/wshandle.h by docs/_ext/wshandle_docs.py.",
-        "",
-        _title("Types and constants"),
-        "Everything ``include/wshandle.h`` defines besides its functions. The numbers are part",
-        "of the ABI: they never change once released.",
-        "",
-        _title("Types", "-"),
-    ]
+    lines = [_GENERATED, "", _title("Types and constants")]
+    lines += ["Everything ``include/wshandle.h`` defines besides its functions. The numbers are "
+              "part of the ABI: they never change once released.", "", _title("Types", "-")]
     for t in header.types:
         lines += [f".. c:type:: {t.ctype} {t.name}", ""]
         lines += [f"   {rst.inline(p)}" + "\n" for p in t.doc]
@@ -252,7 +249,7 @@ def constants_page(header: Header, rst: Rst) -> str:
 
 def index_page(header: Header, rst: Rst) -> str:
     lines = [
-        ".. This page is generated from include/wshandle.h by docs/_ext/wshandle_docs.py.",
+        _GENERATED,
         "",
         _title("C reference"),
         "One page per function of ``include/wshandle.h``, generated from the header's doc",
@@ -297,6 +294,7 @@ def porting_table(csv_path: Path, header: Header, rst: Rst) -> str:
         ".. list-table::",
         "   :header-rows: 1",
         "   :class: porting",
+        f"   :widths: {'27 9 25 9 30' if has_values else '30 27 43'}",
         "",
         "   * - WinHTTP",
     ]

@@ -71,16 +71,18 @@ pub fn compile(src: &Path, subdir: &str, compiler: &str, flags: &[&str]) -> Path
 }
 
 pub fn run(exe: &PathBuf, args: &[&str]) -> (Output, String) {
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(exe)
-        .args(args)
-        .output()
-        .unwrap();
+    let mut cmd = Command::new("timeout");
+    cmd.arg("120").arg(exe).args(args);
+    output_of(&mut cmd, &format!("{exe:?} {args:?}"))
+}
+
+/// Runs `cmd` to its end and returns its output and stdout; fails the test unless it exits 0.
+pub fn output_of(cmd: &mut Command, what: &str) -> (Output, String) {
+    let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "{exe:?} {args:?} failed ({:?}):\nstdout:\n{stdout}\nstderr:\n{}",
+        "{what} failed ({:?}):\nstdout:\n{stdout}\nstderr:\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );

@@ -119,14 +119,18 @@ def parse(path: Path) -> Header:
         f = _FUNC_RE.match(proto.strip())
         if f:
             params = " ".join(f.group(3).split())
-            names = [] if params == "void" else [p.split()[-1].lstrip("*") for p in params.split(",")]
+            names = [] if params == "void" else [
+                p.split()[-1].lstrip("*") for p in params.split(",")
+            ]
             ret = " ".join(f.group(1).split())
             sig = f"{ret} {f.group(2)}({params})".replace("* ", "*")
             items.append(
                 Item("function", f.group(2), doc, signature=sig, returns=ret, params=names)
             )
             continue
-        raise ValueError(f"{path}: cannot classify the item after doc comment {doc[:1]!r}: {body[:80]!r}")
+        raise ValueError(
+            f"{path}: cannot classify the item after doc comment {doc[:1]!r}: {body[:80]!r}"
+        )
     if not any(i.kind == "function" for i in items):
         raise ValueError(f"{path}: no functions found")
     return header_checked(Header(items), path)

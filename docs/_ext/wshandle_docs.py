@@ -308,7 +308,8 @@ def porting_table(csv_path: Path, header: Header, rst: Rst) -> str:
         ours = r["wshandle"].strip()
         values: List[str] = []
         cells = []
-        for name in [n.strip() for n in ours.split("+")] if ours and not ours.startswith("(") else []:
+        names = [] if not ours or ours.startswith("(") else [n.strip() for n in ours.split("+")]
+        for name in names:
             item = by_name.get(name)
             if item is None:
                 raise ValueError(f"{csv_path.name}: {name!r} is not in include/wshandle.h")

@@ -633,8 +633,8 @@ class WebSocket(_Handle):
 
 
 class Listener(_Handle):
-    """A listening socket (``ws_listen``) that hands out server-side `WebSocket`
-    objects with `accept`. A context manager: releases the handle on exit. `close` (or `close_handle`) from
+    """A listening socket (``ws_listen``) that hands out server-side `WebSocket` objects with
+    `accept`. A context manager: releases the handle on exit. `close` (or `close_handle`) from
     another thread cancels a waiting `accept` (`Cancelled`); accepted connections live on."""
 
     __slots__ = ("_slot", "_accept_lock")

@@ -30,8 +30,30 @@ _STATE_WORDS = re.compile(
     re.I,
 )
 _THREAD_WORDS = re.compile(
-    r"thread|one at a time|concurrent|another sending call|another `ws_|meanwhile", re.I
+    r"thread|one at a time per|concurrent|another sending call|another `ws_|meanwhile", re.I
 )
+# The order of the reference's index: a connection's life, then the helpers. Functions the
+# header adds later are listed after these, in header order.
+_READING_ORDER = [
+    "ws_open", "ws_set_option", "ws_query_option", "ws_add_request_header", "ws_connect",
+    "ws_listen", "ws_accept", "ws_send", "ws_receive", "ws_shutdown", "ws_close",
+    "ws_query_close_status", "ws_query_state", "ws_query_response_header", "ws_close_handle",
+    "ws_version", "ws_error_name", "ws_last_error_message",
+]
+
+
+def _in_reading_order(functions: List[Item]) -> List[Item]:
+    rank = {name: n for n, name in enumerate(_READING_ORDER)}
+    return sorted(functions, key=lambda f: rank.get(f.name, len(rank)))
+
+
+def _synopsis(f: Item) -> str:
+    """The prototype, its parameters one per line when it is long."""
+    if len(f.signature) <= 80:
+        return f.signature + ";"
+    head, params = f.signature.split("(", 1)
+    pad = " " * (len(head) + 1)
+    return head + "(" + (",\n" + pad).join(p.strip() for p in params.split(",")) + ";"
 _STD_TYPES = {"uint16_t", "uint32_t", "uint64_t", "size_t", "char", "void"}
 
 # Constant groups for the constants page, by name prefix, in header order within each.
@@ -156,7 +178,7 @@ def function_page(f: Item, header: Header, rst: Rst) -> str:
         "",
         "   #include <wshandle.h>",
         "",
-        f"   {f.signature};",
+        *[f"   {line}" for line in _synopsis(f).splitlines()],
         "",
         "Link with ``-lwshandle``.",
         "",
@@ -264,7 +286,7 @@ def index_page(header: Header, rst: Rst) -> str:
         "   * - function",
         "     - what it does",
     ]
-    for f in header.functions:
+    for f in _in_reading_order(header.functions):
         lines += [f"   * - :c:func:`{f.name}`", f"     - {rst.inline(f.summary)}"]
     lines += [
         "",
@@ -273,7 +295,7 @@ def index_page(header: Header, rst: Rst) -> str:
         "",
         "   constants",
     ]
-    lines += [f"   {f.name}" for f in header.functions]
+    lines += [f"   {f.name}" for f in _in_reading_order(header.functions)]
     lines += ["", "Types, buffer types, close statuses, states, options and result codes:",
               ":doc:`constants` (``man 3 wshandle``).", ""]
     return "\n".join(lines)

@@ -16,7 +16,7 @@ fn example(file: &str) -> PathBuf {
 }
 
 fn build_c(file: &str) -> PathBuf {
-    compile(&example(file), "doc-examples", "cc", &["-std=c11"])
+    build_source(&format!("docs/examples/{file}"), "doc-examples", &[])
 }
 
 fn build_cpp(file: &str) -> PathBuf {

@@ -510,7 +510,23 @@ def _plain_references_in_man_pages(app, doctree, docname):
             ref.replace_self(nodes.inline("", "", *ref.children))
 
 
+def _python_reference_complete(app, env):
+    """Every name the package exports (`wshandle.__all__`) has an entry in the Python
+    reference, so a new export cannot go undocumented."""
+    from sphinx.util import logging
+
+    import wshandle
+
+    py = env.get_domain("py")
+    missing = [n for n in wshandle.__all__ if f"wshandle.{n}" not in py.objects]
+    if missing:
+        logging.getLogger("wshandle_docs").warning(
+            "wshandle exports names the Python reference does not document: %s",
+            ", ".join(missing), location="reference/python")
+
+
 def setup(app):
+    app.connect("env-check-consistency", _python_reference_complete)
     app.connect("doctree-resolved", _plain_references_in_man_pages)
     app.connect("missing-reference", _python_reference_fallback)
     app.connect("doctree-read", _check_samples)

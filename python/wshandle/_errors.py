@@ -29,6 +29,7 @@ __all__ = [
     "CannotConnect",
     "ConnectionLost",
     "ProtocolError",
+    "OutOfHandles",
     "SecureFailure",
 ]
 
@@ -110,6 +111,11 @@ class ProtocolError(WsError):
     bad frame, invalid UTF-8, oversized message). It was sent 1002/1007/1009; aborted."""
 
 
+class OutOfHandles(WsError, OSError):
+    """WS_ERROR_OUT_OF_HANDLES: the process has no file descriptors left (EMFILE/ENFILE);
+    close connections or raise the open-files limit (``ulimit -n``)."""
+
+
 class SecureFailure(WsError):
     """WS_ERROR_SECURE_FAILURE: the TLS handshake or a certificate check failed (the detail
     says why: unknown issuer, expired, wrong name, ...)."""
@@ -121,6 +127,7 @@ _CLASSES: Dict[int, Type[WsError]] = {
     ErrorCode.INVALID_OPERATION: InvalidOperation,
     ErrorCode.INCORRECT_HANDLE_STATE: IncorrectHandleState,
     ErrorCode.TIMEOUT: Timeout,
+    ErrorCode.OUT_OF_HANDLES: OutOfHandles,
     ErrorCode.INVALID_URL: InvalidUrl,
     ErrorCode.UNRECOGNIZED_SCHEME: InvalidUrl,
     ErrorCode.INVALID_OPTION: InvalidOption,

@@ -21,9 +21,10 @@ impl Signals {
     /// New, unsignalled.
     pub fn new() -> Result<Self> {
         let waker = Waker::new().map_err(|e| {
-            Error::new(
+            Error::from_io(
                 crate::error::WS_ERROR_NOT_ENOUGH_MEMORY,
-                format!("cannot create a wake-up descriptor (out of file descriptors?): {e}"),
+                "cannot create the handle's wake-up descriptor",
+                &e,
             )
         })?;
         Ok(Signals {

@@ -76,12 +76,8 @@ impl Listener {
     pub fn bind(url: &str) -> Result<Listener> {
         let url = WsUrl::parse(url)?;
         let addrs = transport::resolve(&url.host, url.port, None, &|| false)?;
-        let cannot = |e: std::io::Error| {
-            Error::new(
-                WS_ERROR_CANNOT_CONNECT,
-                format!("cannot listen on {}:{}: {e}", url.host, url.port),
-            )
-        };
+        let what = format!("cannot listen on {}:{}", url.host, url.port);
+        let cannot = |e: std::io::Error| Error::from_io(WS_ERROR_CANNOT_CONNECT, &what, &e);
         let sock = TcpListener::bind(&addrs[..]).map_err(cannot)?;
         sock.set_nonblocking(true).map_err(cannot)?;
         Ok(Listener {

@@ -8,6 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::repo;
 
+/// AddressSanitizer + UndefinedBehaviorSanitizer for the C side, stopping at the first report.
+pub const ASAN_FLAGS: [&str; 5] = [
+    "-fsanitize=address,undefined",
+    "-fno-omit-frame-pointer",
+    "-fno-sanitize-recover=all",
+    "-g",
+    "-O1",
+];
+
 pub fn target_dir() -> PathBuf {
     std::env::current_exe()
         .unwrap()
@@ -26,8 +35,17 @@ pub fn build(name: &str) -> PathBuf {
 /// Builds `c-examples/NAME.c` with extra compiler flags (sanitizers, debug information) into
 /// `<target>/<subdir>/NAME`, linked against the same library as `build`.
 pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
-    let src = repo().join(format!("c-examples/{name}.c"));
-    compile(&src, subdir, "cc", &[&["-std=c11"], flags].concat())
+    build_source(&format!("c-examples/{name}.c"), subdir, flags)
+}
+
+/// Builds the C program at `source` (relative to the repository) like [`build_with`].
+pub fn build_source(source: &str, subdir: &str, flags: &[&str]) -> PathBuf {
+    compile(
+        &repo().join(source),
+        subdir,
+        "cc",
+        &[&["-std=c11"], flags].concat(),
+    )
 }
 
 /// Compiles one C or C++ source file (`compiler` is `cc` or `c++`) with `-Wall -Wextra -Werror

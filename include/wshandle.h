@@ -248,6 +248,11 @@
 #define WS_OPTION_PROXY 1011
 
 /**
+ * The size of every pooled buffer: one read can bring in many small frames.
+ */
+#define BUF_SIZE (64 * 1024)
+
+/**
  * A result code: `WS_OK` (0) on success, otherwise one of the `WS_ERROR_*` values, which are
  * the Win32/WinHTTP numbers of the same meaning.
  */
@@ -317,7 +322,7 @@ typedef uint64_t ws_handle;
 #define WS_ERROR_INVALID_URL 12005
 
 /**
- * The URL's scheme is not `ws` (or `wss`, once TLS is built in).
+ * The URL's scheme is not `ws` or `wss`.
  */
 #define WS_ERROR_UNRECOGNIZED_SCHEME 12006
 

@@ -7,6 +7,7 @@
 
 pub mod close;
 pub mod frame;
+pub mod handshake;
 mod mask;
 pub mod recv;
 pub mod send;

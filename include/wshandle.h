@@ -248,11 +248,6 @@
 #define WS_OPTION_PROXY 1011
 
 /**
- * The size of every pooled buffer: one read can bring in many small frames.
- */
-#define BUF_SIZE (64 * 1024)
-
-/**
  * A result code: `WS_OK` (0) on success, otherwise one of the `WS_ERROR_*` values, which are
  * the Win32/WinHTTP numbers of the same meaning.
  */

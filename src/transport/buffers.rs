@@ -6,7 +6,7 @@
 use parking_lot::Mutex;
 
 /// The size of every pooled buffer: one read can bring in many small frames.
-pub const BUF_SIZE: usize = 64 * 1024;
+pub(crate) const BUF_SIZE: usize = 64 * 1024;
 
 /// At most this many free buffers are kept (4 MiB); more are freed.
 const MAX_FREE: usize = 64;

@@ -487,7 +487,7 @@ typedef struct {
 #define WS_ERROR_INVALID_URL 12005
 
 /**
- * The URL's scheme is not `ws` (or `wss`, once TLS is built in).
+ * The URL's scheme is not `ws` or `wss`.
  */
 #define WS_ERROR_UNRECOGNIZED_SCHEME 12006
 

@@ -32,7 +32,7 @@ pub const WS_ERROR_TIMEOUT: ws_error = 12002;
 pub const WS_ERROR_INTERNAL: ws_error = 12004;
 /// The URL cannot be parsed.
 pub const WS_ERROR_INVALID_URL: ws_error = 12005;
-/// The URL's scheme is not `ws` (or `wss`, once TLS is built in).
+/// The URL's scheme is not `ws` or `wss`.
 pub const WS_ERROR_UNRECOGNIZED_SCHEME: ws_error = 12006;
 /// The host name could not be resolved.
 pub const WS_ERROR_NAME_NOT_RESOLVED: ws_error = 12007;

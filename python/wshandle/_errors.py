@@ -3,8 +3,8 @@
 Every failing C call becomes a `WsError` (or the subclass for its code) carrying ``.code``,
 ``.name`` and ``.detail``, the text of ``ws_last_error_message`` read on the same thread right
 after the call. Subclasses also derive from the built-in exception people already catch:
-`Timeout` is a `TimeoutError`, `CannotConnect` and `ConnectionLost` are `ConnectionError`s,
-`InvalidParameter` and `InvalidUrl` are `ValueError`s.
+`Timeout` is a `TimeoutError`, `CannotConnect` and `ConnectionLost` are each a `ConnectionError`,
+`InvalidParameter` and `InvalidUrl` each a `ValueError`.
 """
 
 from __future__ import annotations

@@ -23,14 +23,8 @@ use crate::protocol::keepalive::{Keepalive, Tick};
 use crate::protocol::recv::{Event, Receiver};
 use crate::protocol::send::Framer;
 use crate::protocol::{MessageKind, Role, Violation};
-use crate::transport::Transport;
+use crate::transport::{buffers, Transport};
 
-/// Size of the input buffer while frames stream in: one read can bring in many small frames.
-const RX_BUF: usize = 64 * 1024;
-/// Size of the input buffer when a read begins after a wait: enough for a burst of small
-/// frames; a read that fills it makes the next one [`RX_BUF`]. Before a receive waits with
-/// the buffer empty, the buffer is released, so an idle connection holds none.
-const RX_SMALL: usize = 4 * 1024;
 /// After a send, an output buffer larger than this (a large masked message) is released, so
 /// an idle connection keeps at most this much for its next small frames.
 const TX_KEEP: usize = 4 * 1024;
@@ -65,7 +59,9 @@ pub enum Got {
 
 pub(super) struct RxSide {
     pub(super) receiver: Receiver,
-    buf: Vec<u8>,
+    /// Taken from [`buffers`] when a read needs it, given back when it holds no unread bytes
+    /// (empty: none held).
+    buf: Box<[u8]>,
     start: usize,
     end: usize,
     /// A close frame held back because data was returned first.
@@ -73,8 +69,6 @@ pub(super) struct RxSide {
     keepalive: Keepalive,
     /// The last read left the socket empty: poll before the next read.
     poll_first: bool,
-    /// The size the input buffer should have for the next read.
-    want: usize,
 }
 
 pub(super) struct TxSide {
@@ -157,16 +151,19 @@ impl Link {
     pub fn new(t: Transport, role: Role, max_message: u64, leftover: &[u8]) -> Link {
         let mut rx = RxSide {
             receiver: Receiver::new(role, max_message),
-            buf: Vec::new(),
+            buf: Box::default(),
             start: 0,
             end: 0,
             pending_close: None,
             keepalive: Keepalive::new(Instant::now()),
             poll_first: false,
-            want: RX_SMALL,
         };
         if !leftover.is_empty() {
-            rx.buf = vec![0; RX_SMALL.max(leftover.len())];
+            rx.buf = if leftover.len() <= buffers::BUF_SIZE {
+                buffers::take()
+            } else {
+                vec![0; leftover.len()].into_boxed_slice()
+            };
             rx.buf[..leftover.len()].copy_from_slice(leftover);
             rx.end = leftover.len();
         }
@@ -555,9 +552,6 @@ impl Link {
                     Ok(n) if n > 0 => {
                         // (TLS may hold decrypted bytes the socket cannot show: no guessing)
                         rx.poll_first = end + n < rx.buf.len() && !self.t.is_tls();
-                        if end + n == rx.buf.len() {
-                            rx.want = RX_BUF; // a stream: read more at a time
-                        }
                         rx.end += n;
                         rx.seen_bytes();
                         looped = true;
@@ -582,7 +576,7 @@ impl Link {
             } else {
                 None
             };
-            rx.release_if_empty(true);
+            rx.release_if_empty(); // about to wait: hold no buffer meanwhile
             let wake_at = match (deadline, keepalive) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -604,19 +598,16 @@ impl RxSide {
         self.keepalive.seen_bytes(Instant::now());
     }
 
-    /// Makes room at the end of the input buffer (allocating it at the size wanted). Only a
-    /// partial frame header (under 14 bytes) is ever left over, so moving it costs little.
+    /// Makes room at the end of the input buffer (taking one from the pool when none is
+    /// held). Only a partial frame header (under 14 bytes) is ever left over, so moving it
+    /// costs little.
     fn make_room(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = buffers::take();
+        }
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-        }
-        if self.buf.len() < self.want {
-            let mut bigger = vec![0; self.want];
-            bigger[..self.end - self.start].copy_from_slice(&self.buf[self.start..self.end]);
-            self.buf = bigger;
-            self.end -= self.start;
-            self.start = 0;
         } else if self.buf.len() - self.end < frame::MAX_HEADER_LEN {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -624,19 +615,13 @@ impl RxSide {
         }
     }
 
-    /// Releases the input buffer when it holds nothing: when a receive returns (an idle
-    /// connection holds none) and before a wait (`quiet`: the next read after a wait starts
-    /// small again).
-    pub(super) fn release_if_empty(&mut self, quiet: bool) {
-        if self.start == self.end {
-            if !self.buf.is_empty() {
-                self.buf = Vec::new();
-                self.start = 0;
-                self.end = 0;
-            }
-            if quiet {
-                self.want = RX_SMALL;
-            }
+    /// Gives the input buffer back to the pool when it holds no unread bytes: when a receive
+    /// returns (an idle connection holds none) and before a wait.
+    pub(super) fn release_if_empty(&mut self) {
+        if self.start == self.end && !self.buf.is_empty() {
+            buffers::give(std::mem::take(&mut self.buf));
+            self.start = 0;
+            self.end = 0;
         }
     }
 }

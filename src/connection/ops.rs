@@ -133,7 +133,7 @@ impl Link {
         };
         let deadline = to.deadline(Opt::ReceiveTimeout);
         let got = self.next(&mut rx, sig, to, out, deadline, true);
-        rx.release_if_empty(false); // an idle connection holds no input buffer
+        rx.release_if_empty(); // an idle connection holds no input buffer
         match got? {
             Some(got) => Ok(got),
             None => Err(Error::timeout(

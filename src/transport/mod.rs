@@ -2,6 +2,7 @@
 //! wake-up descriptor, so that every wait has a deadline and can be cancelled from another
 //! thread.
 
+pub mod buffers;
 mod connect;
 pub mod tls;
 mod waker;

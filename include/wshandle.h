@@ -373,7 +373,7 @@ typedef void (*ws_status_callback)(ws_handle h,
  * WinHTTP's `WINHTTP_WEB_SOCKET_STATUS`: the information of READ_COMPLETE and
  * WRITE_COMPLETE.
  */
-typedef struct {
+typedef struct ws_web_socket_status {
   /**
    * Bytes received into the buffer, or the length of the send.
    */
@@ -387,7 +387,7 @@ typedef struct {
 /**
  * WinHTTP's `WINHTTP_WEB_SOCKET_ASYNC_RESULT`: the information of REQUEST_ERROR.
  */
-typedef struct {
+typedef struct ws_async_result {
   /**
    * `WS_OPERATION_*`.
    */
@@ -401,7 +401,7 @@ typedef struct {
 /**
  * One completion from `ws_queue_wait`.
  */
-typedef struct {
+typedef struct ws_completion {
   /**
    * The handle the completion belongs to.
    */
@@ -417,11 +417,11 @@ typedef struct {
   /**
    * READ_COMPLETE and WRITE_COMPLETE: bytes and buffer type (zero otherwise).
    */
-  ws_web_socket_status io;
+  struct ws_web_socket_status io;
   /**
    * REQUEST_ERROR: the operation and its error (zero otherwise).
    */
-  ws_async_result result;
+  struct ws_async_result result;
   /**
    * ACCEPT_COMPLETE: the new connection (0 otherwise).
    */
@@ -591,7 +591,7 @@ ws_error ws_queue_create(ws_handle *out_queue);
  * queue meanwhile. `*count` is written whatever the result (0 on failure).
  */
 ws_error ws_queue_wait(ws_handle queue,
-                       ws_completion *out,
+                       struct ws_completion *out,
                        size_t max,
                        size_t *count,
                        uint32_t timeout_ms);

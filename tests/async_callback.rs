@@ -270,3 +270,119 @@ fn echo_server_in_callbacks() {
         .count();
     assert_eq!(accepts, 8);
 }
+
+/// (handle, status, operation, error) of each completion `record` saw.
+type Seen = Vec<(u64, u32, u32, u32)>;
+
+/// Completions recorded by `record`, for the client-role tests.
+static RECORDED: (Mutex<Seen>, Condvar) = (Mutex::new(Vec::new()), Condvar::new());
+
+unsafe extern "C" fn record(
+    h: ws_handle,
+    _ctx: *mut c_void,
+    status: u32,
+    info: *mut c_void,
+    _len: usize,
+) {
+    let (op, error) = if status == WS_CALLBACK_STATUS_REQUEST_ERROR {
+        // SAFETY: REQUEST_ERROR's info is a ws_async_result.
+        let r = unsafe { *info.cast::<ws_async_result>() };
+        (r.operation, r.error)
+    } else {
+        (0, 0)
+    };
+    RECORDED.0.lock().unwrap().push((h, status, op, error));
+    RECORDED.1.notify_all();
+}
+
+/// The completions of `h` once there are `n` of them (10 s at most).
+fn recorded(h: ws_handle, n: usize) -> Vec<(u32, u32, u32)> {
+    let (m, cv) = &RECORDED;
+    let mine = |v: &Seen| {
+        v.iter()
+            .filter(|x| x.0 == h)
+            .map(|x| (x.1, x.2, x.3))
+            .collect::<Vec<_>>()
+    };
+    let g = m.lock().unwrap();
+    let (g, t) = cv
+        .wait_timeout_while(g, Duration::from_secs(10), |v| mine(v).len() < n)
+        .unwrap();
+    assert!(!t.timed_out(), "only {:?}", mine(&g));
+    mine(&g)
+}
+
+/// Callback mode, client role: a receive timeout keeps the connection; ws_close_handle with a
+/// receive and sends pending cancels each, then HANDLE_CLOSING, then nothing.
+#[test]
+fn client_timeouts_and_close_handle_in_callback_mode() {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (port, server) = common::asyncq::blocking_server(move |_h| {
+        let _ = rx.recv_timeout(Duration::from_secs(20)); // reads nothing
+    });
+    let c = open(&format!("ws://127.0.0.1:{port}/"));
+    assert_code!(ws_set_status_callback(c, Some(record)), WS_OK);
+    assert_code!(ws_connect(c), WS_ERROR_IO_PENDING);
+    assert_eq!(
+        recorded(c, 1),
+        vec![(WS_CALLBACK_STATUS_CONNECT_COMPLETE, 0, 0)]
+    );
+    set_u32(c, WS_OPTION_RECEIVE_TIMEOUT, 100);
+    let mut buf = vec![0u8; 16];
+    let receive = |buf: &mut Vec<u8>| {
+        ws_receive(
+            c,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    assert_code!(receive(&mut buf), WS_ERROR_IO_PENDING);
+    let got = recorded(c, 2);
+    assert_eq!(
+        got[1],
+        (
+            WS_CALLBACK_STATUS_REQUEST_ERROR,
+            WS_OPERATION_RECEIVE,
+            WS_ERROR_TIMEOUT
+        )
+    );
+    assert_eq!(state(c), WS_STATE_OPEN);
+    set_u32(c, WS_OPTION_RECEIVE_TIMEOUT, 0);
+    assert_code!(receive(&mut buf), WS_ERROR_IO_PENDING);
+    let big = vec![3u8; 8 << 20];
+    for _ in 0..2 {
+        assert_code!(send(c, WS_BUFFER_BINARY_MESSAGE, &big), WS_ERROR_IO_PENDING);
+    }
+    assert_code!(ws_close_handle(c), WS_OK);
+    let got = recorded(c, 6);
+    let cancelled = |op| {
+        (
+            WS_CALLBACK_STATUS_REQUEST_ERROR,
+            op,
+            WS_ERROR_OPERATION_CANCELLED,
+        )
+    };
+    assert_eq!(
+        &got[2..],
+        &[
+            cancelled(WS_OPERATION_RECEIVE),
+            cancelled(WS_OPERATION_SEND),
+            cancelled(WS_OPERATION_SEND),
+            (WS_CALLBACK_STATUS_HANDLE_CLOSING, 0, 0)
+        ]
+    );
+    drop(big); // only after HANDLE_CLOSING may the buffers go
+    tx.send(()).unwrap();
+    server.join().unwrap();
+    // nothing after HANDLE_CLOSING: a later completion of another handle comes, none of c's
+    let c2 = open("ws://127.0.0.1:1/");
+    assert_code!(ws_set_status_callback(c2, Some(record)), WS_OK);
+    assert_code!(ws_close_handle(c2), WS_OK);
+    assert_eq!(
+        recorded(c2, 1),
+        vec![(WS_CALLBACK_STATUS_HANDLE_CLOSING, 0, 0)]
+    );
+    assert_eq!(recorded(c, 6).len(), 6);
+}

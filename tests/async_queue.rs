@@ -501,6 +501,20 @@ fn idle_server() -> (
     (port, t, tx)
 }
 
+/// `c` is ABORTED; the idle server ends, `c` is released and its HANDLE_CLOSING arrives.
+fn aborted_then_released(
+    q: &Queue,
+    c: ws_handle,
+    tx: std::sync::mpsc::Sender<()>,
+    server: std::thread::JoinHandle<()>,
+) {
+    assert_eq!(state(c), WS_STATE_ABORTED);
+    tx.send(()).unwrap();
+    server.join().unwrap();
+    assert_code!(ws_close_handle(c), WS_OK);
+    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+}
+
 fn within(started: Instant, min_ms: u64) {
     let took = started.elapsed();
     assert!(
@@ -554,12 +568,8 @@ fn keepalive_in_async_mode() {
     assert_code!(receive(c, &mut buf), WS_ERROR_IO_PENDING);
     failed(&q.next(), c, WS_OPERATION_RECEIVE, WS_ERROR_TIMEOUT);
     within(started, 280);
-    assert_eq!(state(c), WS_STATE_ABORTED);
     assert_eq!(close_status(c), (1006, Vec::new()));
-    tx.send(()).unwrap();
-    server.join().unwrap();
-    assert_code!(ws_close_handle(c), WS_OK);
-    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+    aborted_then_released(&q, c, tx, server);
 }
 
 /// The send and close timeouts against a peer that reads nothing: the pending operations fail
@@ -582,11 +592,7 @@ fn send_and_close_timeouts_in_async_mode() {
     failed(&got[0], c, WS_OPERATION_SEND, WS_ERROR_TIMEOUT);
     failed(&got[1], c, WS_OPERATION_SEND, WS_ERROR_TIMEOUT);
     within(started, 280);
-    assert_eq!(state(c), WS_STATE_ABORTED);
-    tx.send(()).unwrap();
-    server.join().unwrap();
-    assert_code!(ws_close_handle(c), WS_OK);
-    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+    aborted_then_released(&q, c, tx, server);
 
     // close timeout: the peer never answers our close frame
     let (port, server, tx) = idle_server();
@@ -596,11 +602,7 @@ fn send_and_close_timeouts_in_async_mode() {
     assert_code!(ws_close(c, 1000, std::ptr::null(), 0), WS_ERROR_IO_PENDING);
     failed(&q.next(), c, WS_OPERATION_CLOSE, WS_ERROR_TIMEOUT);
     within(started, 280);
-    assert_eq!(state(c), WS_STATE_ABORTED);
-    tx.send(()).unwrap();
-    server.join().unwrap();
-    assert_code!(ws_close_handle(c), WS_OK);
-    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+    aborted_then_released(&q, c, tx, server);
 }
 
 /// ws_close with sends pending: the sends complete in order, then the close; the peer gets

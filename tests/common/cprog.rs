@@ -2,7 +2,7 @@
 //! -pedantic`), linked against the library under test.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,8 +26,13 @@ pub fn build(name: &str) -> PathBuf {
 /// Builds `c-examples/NAME.c` with extra compiler flags (sanitizers, debug information) into
 /// `<target>/<subdir>/NAME`, linked against the same library as `build`.
 pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
-    let lib_dir = target_dir();
-    let out_dir = lib_dir.join(subdir);
+    build_against(name, subdir, flags, &target_dir())
+}
+
+/// Like `build_with`, linked against the libwshandle in `lib_dir` (an installed release
+/// library, say) with that directory as the run-time path.
+pub fn build_against(name: &str, subdir: &str, flags: &[&str], lib_dir: &Path) -> PathBuf {
+    let out_dir = target_dir().join(subdir);
     std::fs::create_dir_all(&out_dir).unwrap();
     let exe = out_dir.join(name);
     // Tests build the same program concurrently while others run it: compile to a unique

@@ -64,8 +64,14 @@ int main(int argc, char **argv) {
 
         wshandle::websocket ws = wshandle::websocket::open(url);
         ws.set_receive_timeout(std::chrono::seconds(10));
+        ws.set_timeout(WS_OPTION_CLOSE_TIMEOUT, std::chrono::milliseconds(5000));
+        ws.set_option_string(WS_OPTION_SUBPROTOCOLS, "chat, superchat");
+        ws.add_request_header("X-Example", "echo.cpp");
         ws.connect();
         expect(ws.state() == WS_STATE_OPEN, "state OPEN after connect");
+        expect(ws.query_u32(WS_OPTION_HTTP_STATUS) == 101, "HTTP 101 Switching Protocols");
+        std::string upgrade = ws.response_header("Upgrade");
+        expect(upgrade == "websocket" || upgrade == "WebSocket", "the response's Upgrade header");
 
         std::string reply;
         ws.send_text("hello from C++");

@@ -241,19 +241,27 @@ public:
     }
 
     // ---- options (the timeouts may change at any time; the rest before connect) ----
+    // The option's type is in the name: set_option_u32(WS_OPTION_RECEIVE_TIMEOUT, 5000) is
+    // unambiguous where one overloaded set_option would not be for an int literal.
 
-    bool set_option(std::uint32_t option, std::uint32_t value, status &st) noexcept {
+    bool set_option_u32(std::uint32_t option, std::uint32_t value, status &st) noexcept {
         return st.set(ws_set_option(h_, option, &value, sizeof value));
     }
-    bool set_option(std::uint32_t option, std::uint64_t value, status &st) noexcept {
+    bool set_option_u64(std::uint32_t option, std::uint64_t value, status &st) noexcept {
         return st.set(ws_set_option(h_, option, &value, sizeof value));
     }
-    bool set_option(std::uint32_t option, std::string_view value, status &st) noexcept {
+    bool set_option_string(std::uint32_t option, std::string_view value, status &st) noexcept {
         return st.set(ws_set_option(h_, option, value.data(), value.size()));
+    }
+    /** A timeout option (WS_OPTION_*_TIMEOUT, WS_OPTION_KEEPALIVE_INTERVAL) in any unit;
+     *  zero means none, as in the C API. */
+    template <class Rep, class Period>
+    bool set_timeout(std::uint32_t option, std::chrono::duration<Rep, Period> d, status &st) noexcept {
+        return set_option_u32(option, to_ms(d), st);
     }
     template <class Rep, class Period>
     bool set_receive_timeout(std::chrono::duration<Rep, Period> d, status &st) noexcept {
-        return set_option(WS_OPTION_RECEIVE_TIMEOUT, to_ms(d), st);
+        return set_timeout(WS_OPTION_RECEIVE_TIMEOUT, d, st);
     }
     /** WS_OPTION_LOCAL_PORT. */
     std::uint16_t local_port(status &st) const noexcept {
@@ -273,18 +281,22 @@ public:
     }
 
 #ifndef WSHANDLE_NO_EXCEPTIONS
-    void set_option(std::uint32_t option, std::uint32_t value) {
+    void set_option_u32(std::uint32_t option, std::uint32_t value) {
         detail::check(ws_set_option(h_, option, &value, sizeof value));
     }
-    void set_option(std::uint32_t option, std::uint64_t value) {
+    void set_option_u64(std::uint32_t option, std::uint64_t value) {
         detail::check(ws_set_option(h_, option, &value, sizeof value));
     }
-    void set_option(std::uint32_t option, std::string_view value) {
+    void set_option_string(std::uint32_t option, std::string_view value) {
         detail::check(ws_set_option(h_, option, value.data(), value.size()));
     }
     template <class Rep, class Period>
+    void set_timeout(std::uint32_t option, std::chrono::duration<Rep, Period> d) {
+        set_option_u32(option, to_ms(d));
+    }
+    template <class Rep, class Period>
     void set_receive_timeout(std::chrono::duration<Rep, Period> d) {
-        set_option(WS_OPTION_RECEIVE_TIMEOUT, to_ms(d));
+        set_timeout(WS_OPTION_RECEIVE_TIMEOUT, d);
     }
     std::uint16_t local_port() const {
         return static_cast<std::uint16_t>(query_u32(WS_OPTION_LOCAL_PORT));

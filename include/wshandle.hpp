@@ -192,6 +192,25 @@ struct close_status {
     std::string reason;
 };
 
+namespace detail {
+/** fn(args..., &h), its result recorded in st, and h (0 on failure) owned by a new T. */
+template <class T, class Fn, class... Args>
+T make(status &st, Fn fn, Args... args) noexcept {
+    ws_handle h = 0;
+    st.set(fn(args..., &h));
+    return T(h);
+}
+#ifndef WSHANDLE_NO_EXCEPTIONS
+/** fn(args..., &h), h owned by a new T; throws wshandle::error on failure. */
+template <class T, class Fn, class... Args>
+T make(Fn fn, Args... args) {
+    ws_handle h = 0;
+    check(fn(args..., &h));
+    return T(h);
+}
+#endif
+} // namespace detail
+
 /** A NUL-terminated string argument, from a C string or a std::string, without a copy. */
 class cstring {
 public:
@@ -327,16 +346,13 @@ protected:
 /** A WebSocket connection: a client from open(), or a server side from listener::accept(). */
 class websocket : public handle {
 public:
-    websocket() noexcept = default;
-    explicit websocket(ws_handle h) noexcept : handle(h) {}
+    using handle::handle; // websocket(), explicit websocket(ws_handle) taking ownership
 
     // ---- non-throwing -------------------------------------------------------------------
 
     /** ws_open: parses the URL; no I/O. An empty websocket on failure. */
     static websocket open(cstring url, status &st) noexcept {
-        ws_handle h = 0;
-        st.set(ws_open(url.c_str(), &h));
-        return websocket(h);
+        return detail::make<websocket>(st, ws_open, url.c_str());
     }
     bool add_request_header(cstring name, cstring value, status &st) noexcept {
         return st.set(ws_add_request_header(h_, name.c_str(), value.c_str()));
@@ -377,11 +393,7 @@ public:
 #ifndef WSHANDLE_NO_EXCEPTIONS
     // ---- throwing -----------------------------------------------------------------------
 
-    static websocket open(cstring url) {
-        ws_handle h = 0;
-        detail::check(ws_open(url.c_str(), &h));
-        return websocket(h);
-    }
+    static websocket open(cstring url) { return detail::make<websocket>(ws_open, url.c_str()); }
     void add_request_header(cstring name, cstring value) {
         detail::check(ws_add_request_header(h_, name.c_str(), value.c_str()));
     }
@@ -444,32 +456,17 @@ public:
 /** A listening socket: accept() returns connections that completed the upgrade. */
 class listener : public handle {
 public:
-    listener() noexcept = default;
-    explicit listener(ws_handle h) noexcept : handle(h) {}
+    using handle::handle; // listener(), explicit listener(ws_handle) taking ownership
 
     /** ws_listen: binds at once ("ws://127.0.0.1:0/path": any free port, see local_port()). */
     static listener listen(cstring url, status &st) noexcept {
-        ws_handle h = 0;
-        st.set(ws_listen(url.c_str(), &h));
-        return listener(h);
+        return detail::make<listener>(st, ws_listen, url.c_str());
     }
-    websocket accept(status &st) noexcept {
-        ws_handle h = 0;
-        st.set(ws_accept(h_, &h));
-        return websocket(h);
-    }
+    websocket accept(status &st) noexcept { return detail::make<websocket>(st, ws_accept, h_); }
 
 #ifndef WSHANDLE_NO_EXCEPTIONS
-    static listener listen(cstring url) {
-        ws_handle h = 0;
-        detail::check(ws_listen(url.c_str(), &h));
-        return listener(h);
-    }
-    websocket accept() {
-        ws_handle h = 0;
-        detail::check(ws_accept(h_, &h));
-        return websocket(h);
-    }
+    static listener listen(cstring url) { return detail::make<listener>(ws_listen, url.c_str()); }
+    websocket accept() { return detail::make<websocket>(ws_accept, h_); }
 #endif
 };
 

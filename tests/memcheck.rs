@@ -74,12 +74,31 @@ fn release_lib_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let prefix = target_dir().join("memcheck-release");
-        let out = Command::new("bash")
-            .arg(repo().join("scripts/install.sh"))
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo().join("scripts/install.sh"))
             .arg("--prefix")
-            .arg(&prefix)
-            .output()
-            .expect("bash scripts/install.sh");
+            .arg(&prefix);
+        // Without the variables cargo sets for this test: ring's build script reruns when
+        // CARGO_MANIFEST_DIR, CARGO_PKG_* or OUT_DIR differ from the last build's, which would
+        // rebuild the release library that scripts/test-packaging.sh built from a shell.
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            let set_by_cargo = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_"]
+                .iter()
+                .any(|p| k.starts_with(p))
+                || [
+                    "CARGO_CRATE_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "CARGO_RUSTC_CURRENT_DIR",
+                    "OUT_DIR",
+                ]
+                .contains(&k.as_ref());
+            if set_by_cargo {
+                cmd.env_remove(&key);
+            }
+        }
+        let out = cmd.output().expect("bash scripts/install.sh");
         assert!(
             out.status.success(),
             "scripts/install.sh --prefix {}: {}{}",

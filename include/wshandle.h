@@ -171,14 +171,19 @@
 
 /**
  * `uint32_t` ms, default 30000, 0 = off: while `ws_receive` waits and nothing arrived for
- * this long, a ping is sent (any positive value; WinHTTP's value 116).
+ * this long, a ping is sent (any positive value; WinHTTP's value 116). This goes on after
+ * `ws_shutdown` (state `CLOSE_SENT`), while the receive waits for the peer's close: RFC 6455
+ * forbids only data frames after a close frame, and a peer that still answers pings is
+ * alive, however long it takes to say its last words.
  */
 #define WS_OPTION_KEEPALIVE_INTERVAL 116
 
 /**
  * `uint32_t` ms, default 0 = off: when the peer sends nothing at all within this time after a
  * keepalive ping, the connection is aborted and the waiting `ws_receive` returns
- * `WS_ERROR_TIMEOUT` (dead-peer detection).
+ * `WS_ERROR_TIMEOUT` (dead-peer detection), in `OPEN` and after `ws_shutdown` alike, so the
+ * shutdown-then-receive pattern never waits forever for a peer that vanished. Needs
+ * `WS_OPTION_KEEPALIVE_INTERVAL`.
  */
 #define WS_OPTION_KEEPALIVE_TIMEOUT 1001
 
@@ -291,6 +296,12 @@ typedef uint64_t ws_handle;
 #define WS_ERROR_INVALID_OPERATION 4317
 
 /**
+ * The process has no file descriptors left (`EMFILE`/`ENFILE`: every handle needs one or two);
+ * close handles or raise `RLIMIT_NOFILE`. WinHTTP's `ERROR_WINHTTP_OUT_OF_HANDLES`.
+ */
+#define WS_ERROR_OUT_OF_HANDLES 12001
+
+/**
  * A timeout option expired.
  */
 #define WS_ERROR_TIMEOUT 12002
@@ -306,7 +317,7 @@ typedef uint64_t ws_handle;
 #define WS_ERROR_INVALID_URL 12005
 
 /**
- * The URL's scheme is not `ws` (or `wss`, once TLS is built in).
+ * The URL's scheme is not `ws` or `wss`.
  */
 #define WS_ERROR_UNRECOGNIZED_SCHEME 12006
 
@@ -589,7 +600,10 @@ ws_error ws_listen(const char *url, ws_handle *out_listener);
  * connection handle; `WS_ERROR_INVALID_PARAMETER` when `out_ws` is NULL;
  * `WS_ERROR_INVALID_OPERATION` while another `ws_accept` runs; `WS_ERROR_TIMEOUT` after the
  * listener's `WS_OPTION_RECEIVE_TIMEOUT` (not fatal); `WS_ERROR_OPERATION_CANCELLED` when
- * `ws_close_handle` closes the listener meanwhile.
+ * `ws_close_handle` closes the listener meanwhile. When a valid request arrives but its
+ * connection cannot be set up (the process is out of descriptors), the client is answered
+ * with HTTP 503 (never with a 101) and `ws_accept` returns `WS_ERROR_OUT_OF_HANDLES`; the
+ * listener stays usable.
  */
 ws_error ws_accept(ws_handle listener, ws_handle *out_ws);
 

@@ -38,14 +38,6 @@ enum Tool {
     ValgrindRelease,
 }
 
-const ASAN_FLAGS: [&str; 5] = [
-    "-fsanitize=address,undefined",
-    "-fno-omit-frame-pointer",
-    "-fno-sanitize-recover=all",
-    "-g",
-    "-O1",
-];
-
 /// The program built for `tool`, once per test process.
 fn exe(name: &str, tool: Tool) -> PathBuf {
     static BUILT: Mutex<Vec<(String, Tool, PathBuf)>> = Mutex::new(Vec::new());

@@ -13,7 +13,6 @@
 #   LIBDIR/cmake/wshandle/wshandleConfig.cmake       wshandle::wshandle, wshandle::wshandle_static
 #   LIBDIR/cmake/wshandle/wshandleConfigVersion.cmake
 #   INCLUDEDIR/wshandle.h, INCLUDEDIR/wshandle.hpp
-#   DATADIR/wshandle/valgrind.supp                   (see the file for why)
 #   DATADIR/doc/wshandle/ README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE
 #
 # Options:
@@ -197,7 +196,7 @@ sed -e "s#@VERSION@#$version#g" \
 
 L="$dest$abs_libdir"
 install -d "$L" "$L/pkgconfig" "$dest$cmake_dir" "$dest$abs_includedir" \
-    "$dest$abs_datadir/wshandle" "$dest$abs_datadir/doc/wshandle"
+    "$dest$abs_datadir/doc/wshandle"
 install -m 0755 "$stage/$real" "$L/$real"
 ln -sfn "$real" "$L/$soname"
 ln -sfn "$soname" "$L/libwshandle.so"
@@ -209,7 +208,6 @@ install -m 0644 "$stage/libwshandle.a" "$L/libwshandle.a"
 install -m 0644 "$stage/wshandle.pc" "$L/pkgconfig/wshandle.pc"
 install -m 0644 "$stage/wshandleConfig.cmake" "$stage/wshandleConfigVersion.cmake" "$dest$cmake_dir/"
 install -m 0644 "$repo/include/wshandle.h" "$repo/include/wshandle.hpp" "$dest$abs_includedir/"
-install -m 0644 "$repo/packaging/valgrind.supp" "$dest$abs_datadir/wshandle/valgrind.supp"
 install -m 0644 "$repo/README.md" "$repo/CHANGELOG.md" "$repo/LICENSE-MIT" "$repo/LICENSE-APACHE" \
     "$dest$abs_datadir/doc/wshandle/"
 

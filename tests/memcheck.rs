@@ -12,8 +12,7 @@
 //!
 //! valgrind runs twice: against the debug build the other tests use, and against the release
 //! library as `scripts/install.sh` installs it (stripped, with its SONAME and a gnu-debuglink
-//! to the split debug information), with `packaging/valgrind.supp`: its one suppression is a
-//! false positive of memcheck in the optimised `http` crate, explained in that file.
+//! to the split debug information), with no suppression file.
 //!
 //! The seed scenario streams 1024 messages (128 MiB) under ASan, 64 (8 MiB) under valgrind.
 //! Programs under test are killed after 120 s. autobahn_client.c runs under ASan + UBSan in
@@ -128,12 +127,6 @@ fn spawn(tool: Tool, name: &str, args: &[&str], tag: &str) -> (Child, PathBuf) {
         }
         Tool::Valgrind | Tool::ValgrindRelease => {
             let mut c = Command::new("valgrind");
-            if tool == Tool::ValgrindRelease {
-                c.arg(format!(
-                    "--suppressions={}",
-                    repo().join("packaging/valgrind.supp").display()
-                ));
-            }
             c.args([
                 "--leak-check=full",
                 "--errors-for-leak-kinds=definite,indirect",

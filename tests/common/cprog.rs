@@ -38,6 +38,19 @@ pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
     build_source(&format!("c-examples/{name}.c"), subdir, flags)
 }
 
+/// Like [`build_with`], linked against the libwshandle in `lib_dir` (an installed release
+/// library, say) with that directory as the run-time path.
+pub fn build_against(name: &str, subdir: &str, flags: &[&str], lib_dir: &Path) -> PathBuf {
+    let src = repo().join(format!("c-examples/{name}.c"));
+    compile_against(
+        &src,
+        subdir,
+        "cc",
+        &[&["-std=c11"], flags].concat(),
+        lib_dir,
+    )
+}
+
 /// Builds the C program at `source` (relative to the repository) like [`build_with`].
 pub fn build_source(source: &str, subdir: &str, flags: &[&str]) -> PathBuf {
     compile(
@@ -52,9 +65,19 @@ pub fn build_source(source: &str, subdir: &str, flags: &[&str]) -> PathBuf {
 /// -pedantic` and `flags` into `<target>/<subdir>/<file stem>`, linked against the library
 /// under test.
 pub fn compile(src: &Path, subdir: &str, compiler: &str, flags: &[&str]) -> PathBuf {
+    compile_against(src, subdir, compiler, flags, &target_dir())
+}
+
+/// [`compile`], linked against the libwshandle in `lib_dir`.
+pub fn compile_against(
+    src: &Path,
+    subdir: &str,
+    compiler: &str,
+    flags: &[&str],
+    lib_dir: &Path,
+) -> PathBuf {
     let name = src.file_stem().unwrap().to_str().unwrap();
-    let lib_dir = target_dir();
-    let out_dir = lib_dir.join(subdir);
+    let out_dir = target_dir().join(subdir);
     std::fs::create_dir_all(&out_dir).unwrap();
     let exe = out_dir.join(name);
     // Tests build the same program concurrently while others run it: compile to a unique

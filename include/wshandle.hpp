@@ -77,6 +77,9 @@ public:
             ws_last_error_message(detail_, sizeof detail_);
         return code == WS_OK;
     }
+    /** For starting an asynchronous operation: WS_ERROR_IO_PENDING (started; one completion
+     *  follows) is success and is recorded as WS_OK; anything else is the refusal. */
+    bool set_pending(ws_error code) noexcept { return set(code == WS_ERROR_IO_PENDING ? WS_OK : code); }
 
 private:
     ws_error code_ = WS_OK;
@@ -127,6 +130,8 @@ inline void check(ws_error code) {
         throw error(st);
     }
 }
+/** Starting an asynchronous operation: throws unless it started (WS_ERROR_IO_PENDING). */
+inline void check_pending(ws_error code) { check(code == WS_ERROR_IO_PENDING ? WS_OK : code); }
 #endif
 } // namespace detail
 
@@ -292,6 +297,22 @@ public:
         std::size_t len = sizeof v;
         return st.set(ws_query_option(h_, option, &v, &len)) ? v : 0;
     }
+    // ---- asynchronous mode (before ws_connect, or before a listener's first accept) ----
+
+    /** Binds this handle to a completion queue (WS_OPTION_COMPLETION_QUEUE): its operations
+     *  then return at once and complete through queue::wait(). */
+    bool bind(ws_handle queue, status &st) noexcept {
+        return st.set(ws_set_option(h_, WS_OPTION_COMPLETION_QUEUE, &queue, sizeof queue));
+    }
+    /** WinHTTP's callback mode: `cb` runs on the library's I/O threads (ws_set_status_callback). */
+    bool set_status_callback(ws_status_callback cb, status &st) noexcept {
+        return st.set(ws_set_status_callback(h_, cb));
+    }
+    /** WS_OPTION_CONTEXT_VALUE: the `context` of every completion of this handle. */
+    bool set_context(void *context, status &st) noexcept {
+        return st.set(ws_set_option(h_, WS_OPTION_CONTEXT_VALUE, &context, sizeof context));
+    }
+
     /** WS_STATE_*; WS_STATE_NONE on failure. */
     std::uint32_t state(status &st) const noexcept {
         std::uint32_t s = WS_STATE_NONE;
@@ -330,6 +351,13 @@ public:
         std::uint32_t s = WS_STATE_NONE;
         detail::check(ws_query_state(h_, &s));
         return s;
+    }
+    void bind(ws_handle queue) {
+        detail::check(ws_set_option(h_, WS_OPTION_COMPLETION_QUEUE, &queue, sizeof queue));
+    }
+    void set_status_callback(ws_status_callback cb) { detail::check(ws_set_status_callback(h_, cb)); }
+    void set_context(void *context) {
+        detail::check(ws_set_option(h_, WS_OPTION_CONTEXT_VALUE, &context, sizeof context));
     }
 #endif
 
@@ -390,8 +418,40 @@ public:
         return true;
     }
 
+    // ---- asynchronous handles: start an operation; its one completion comes later --------
+    // Each returns true when the operation started (WS_ERROR_IO_PENDING); otherwise `st`
+    // holds the refusal and no completion follows. Buffers must stay valid until then.
+
+    bool start_connect(status &st) noexcept { return st.set_pending(ws_connect(h_)); }
+    bool start_send(std::uint32_t buffer_type, bytes data, status &st) noexcept {
+        return st.set_pending(ws_send(h_, buffer_type, data.data(), data.size()));
+    }
+    bool start_receive(mutable_bytes buf, status &st) noexcept {
+        return st.set_pending(ws_receive(h_, buf.data(), buf.size(), nullptr, nullptr));
+    }
+    bool start_shutdown(std::uint16_t code, std::string_view reason, status &st) noexcept {
+        return st.set_pending(ws_shutdown(h_, code, reason.data(), reason.size()));
+    }
+    bool start_close(std::uint16_t code, std::string_view reason, status &st) noexcept {
+        return st.set_pending(ws_close(h_, code, reason.data(), reason.size()));
+    }
+
 #ifndef WSHANDLE_NO_EXCEPTIONS
     // ---- throwing -----------------------------------------------------------------------
+
+    void start_connect() { detail::check_pending(ws_connect(h_)); }
+    void start_send(std::uint32_t buffer_type, bytes data) {
+        detail::check_pending(ws_send(h_, buffer_type, data.data(), data.size()));
+    }
+    void start_receive(mutable_bytes buf) {
+        detail::check_pending(ws_receive(h_, buf.data(), buf.size(), nullptr, nullptr));
+    }
+    void start_shutdown(std::uint16_t code = WS_CLOSE_STATUS_SUCCESS, std::string_view reason = {}) {
+        detail::check_pending(ws_shutdown(h_, code, reason.data(), reason.size()));
+    }
+    void start_close(std::uint16_t code = WS_CLOSE_STATUS_SUCCESS, std::string_view reason = {}) {
+        detail::check_pending(ws_close(h_, code, reason.data(), reason.size()));
+    }
 
     static websocket open(cstring url) { return detail::make<websocket>(ws_open, url.c_str()); }
     void add_request_header(cstring name, cstring value) {
@@ -463,10 +523,60 @@ public:
         return detail::make<listener>(st, ws_listen, url.c_str());
     }
     websocket accept(status &st) noexcept { return detail::make<websocket>(st, ws_accept, h_); }
+    /** Asynchronous listener: ACCEPT_COMPLETE carries the new connection's handle, which the
+     *  caller then owns (wrap it: websocket(c.accepted)). */
+    bool start_accept(status &st) noexcept { return st.set_pending(ws_accept(h_, nullptr)); }
 
 #ifndef WSHANDLE_NO_EXCEPTIONS
     static listener listen(cstring url) { return detail::make<listener>(ws_listen, url.c_str()); }
     websocket accept() { return detail::make<websocket>(ws_accept, h_); }
+    void start_accept() { detail::check_pending(ws_accept(h_, nullptr)); }
+#endif
+};
+
+/** One completion from a queue: ws_completion (handle, context, status, io, result, accepted). */
+using completion = ws_completion;
+
+/**
+ * A completion queue (queue mode of the asynchronous API): an event loop that no library
+ * thread touches. wait() does the ready I/O on the calling thread and returns completions;
+ * fd() is a level-triggered descriptor for an outside loop (epoll, libuv, Qt). Move-only;
+ * the destructor closes the queue, which fails (and is retried by nothing) while a handle
+ * bound to it has not had its HANDLE_CLOSING: release the connections first.
+ */
+class queue : public handle {
+public:
+    using handle::handle;
+
+    static queue create(status &st) noexcept { return detail::make<queue>(st, ws_queue_create); }
+    /** Up to `max` completions into `out`; 0 when `timeout_ms` passed with none (0: don't
+     *  wait, 0xFFFFFFFF: wait forever). */
+    std::size_t wait(completion *out, std::size_t max, std::uint32_t timeout_ms, status &st) noexcept {
+        std::size_t n = 0;
+        ws_error e = ws_queue_wait(h_, out, max, &n, timeout_ms);
+        st.set(e == WS_ERROR_TIMEOUT ? WS_OK : e);
+        return n;
+    }
+    int fd(status &st) const noexcept {
+        int fd = -1;
+        st.set(ws_queue_fd(h_, &fd));
+        return fd;
+    }
+
+#ifndef WSHANDLE_NO_EXCEPTIONS
+    static queue create() { return detail::make<queue>(ws_queue_create); }
+    std::size_t wait(completion *out, std::size_t max, std::uint32_t timeout_ms) {
+        std::size_t n = 0;
+        ws_error e = ws_queue_wait(h_, out, max, &n, timeout_ms);
+        if (e != WS_ERROR_TIMEOUT)
+            detail::check(e);
+        return n;
+    }
+    int fd() const {
+        int fd = -1;
+        detail::check(ws_queue_fd(h_, &fd));
+        return fd;
+    }
 #endif
 };
 

@@ -235,7 +235,7 @@ contains "$(cat "$work/cmake-newer.log")" "$version" "CMake names the version it
 step "C++: the examples with -Wall -Wextra -Werror, under ASan + UBSan"
 cxxflags=(-std=c++17 -Wall -Wextra -Werror -pedantic -fsanitize=address,undefined
           -fno-omit-frame-pointer -fno-sanitize-recover=all -g -O1)
-for ex in echo seed_client noexcept_echo; do
+for ex in echo seed_client noexcept_echo async_echo; do
     extra=()
     [ "$ex" = noexcept_echo ] && extra=(-fno-exceptions)
     # shellcheck disable=SC2046
@@ -246,6 +246,7 @@ export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrac
 contains "$(timeout 120 "$work/bin/cpp_echo")" "cpp echo ok" "C++ echo, own listener"
 contains "$(timeout 120 "$work/bin/cpp_echo" "$echo_url")" "cpp echo ok" "C++ echo against echo_server.c"
 contains "$(timeout 120 "$work/bin/cpp_noexcept_echo" "$echo_url")" "cpp noexcept echo ok" "C++ -fno-exceptions echo"
+contains "$(timeout 120 "$work/bin/cpp_async_echo" "$echo_url")" "cpp async echo ok" "C++ async echo (queue mode)"
 echo_fd=$server_fd
 serve seed_server ws://127.0.0.1:0/seed 2 300
 seed_url="ws://127.0.0.1:$port/seed"

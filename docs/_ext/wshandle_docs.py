@@ -428,7 +428,7 @@ def _python_reference_fallback(app, env, node, contnode):
 
 
 _SAMPLE_LANGS = {"c", "cpp", "c++", "python", "py", "python3", "pycon"}
-_TEST_FILES = ("tests/*.rs", "python/tests/*.py")
+_TEST_FILES = ("tests/*.rs", "python/tests/*.py", "scripts/test*.sh")
 
 
 def _tests_naming(repo: Path, sample: Path) -> List[str]:
@@ -446,6 +446,8 @@ def _tests_naming(repo: Path, sample: Path) -> List[str]:
     pats = [re.escape(sample.name)]
     if sample.parts[0] == "c-examples":
         pats.append(r"\b(?:build|build_with|start)\(\s*\"" + stem + r"\"")
+    if sample.parts[0] == "cpp-examples":  # scripts/test-packaging.sh: `for ex in echo ...`
+        pats.append(r"\bfor ex in [^;\n]*\b" + stem + r"\b")
     if sample.parts[:2] == ("python", "examples"):
         pats.append(r"\bload_example\(\s*[\"']" + stem + r"[\"']")
     found = []

@@ -14,6 +14,9 @@
 #   LIBDIR/cmake/wshandle/wshandleConfigVersion.cmake
 #   INCLUDEDIR/wshandle.h, INCLUDEDIR/wshandle.hpp
 #   DATADIR/doc/wshandle/ README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE
+#   DATADIR/man/man3/ws_*.3, wshandle.3   the C reference as man pages (`man 3 ws_close`), when
+#                      built: --man builds them (scripts/docs.sh, from the header's doc
+#                      comments); without it, pages already in target/docs/man/man3 are installed
 #
 # Options:
 #   --prefix DIR       default /usr/local
@@ -22,6 +25,7 @@
 #   --no-build         install what the last build left (fails if it is missing or stale)
 #   --no-strip         install the .so and .a with their debug information (distributions
 #                      that split debug info themselves, e.g. dh_strip, want this)
+#   --man              build the man pages first (needs python3; Sphinx goes into its own venv)
 #
 # The build is ONE cargo command (print it with --print-build-command): the release profile,
 # crate types cdylib + staticlib, and the SONAME as a link argument of the cdylib. Running it
@@ -46,6 +50,7 @@ datadir=share
 build=1
 strip_debug=1
 print_build=0
+man=0
 
 die() { echo "install.sh: error: $*" >&2; exit 1; }
 
@@ -62,6 +67,7 @@ while [ $# -gt 0 ]; do
         --no-build) build=0; shift ;;
         --no-strip) strip_debug=0; shift ;;
         --print-build-command) print_build=1; shift ;;
+        --man) man=1; shift ;;
         -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
@@ -210,5 +216,16 @@ install -m 0644 "$stage/wshandleConfig.cmake" "$stage/wshandleConfigVersion.cmak
 install -m 0644 "$repo/include/wshandle.h" "$repo/include/wshandle.hpp" "$dest$abs_includedir/"
 install -m 0644 "$repo/README.md" "$repo/CHANGELOG.md" "$repo/LICENSE-MIT" "$repo/LICENSE-APACHE" \
     "$dest$abs_datadir/doc/wshandle/"
+
+man_src="$repo/target/docs/man/man3"
+if [ "$man" = 1 ]; then
+    bash "$repo/scripts/docs.sh" >/dev/null || die "building the man pages failed (bash scripts/docs.sh)"
+fi
+if compgen -G "$man_src/*.3" >/dev/null; then
+    install -d "$dest$abs_datadir/man/man3"
+    install -m 0644 "$man_src"/*.3 "$dest$abs_datadir/man/man3/"
+else
+    echo "install.sh: man pages not built, not installed (add --man to build them)" >&2
+fi
 
 echo "installed wshandle $version (SONAME $soname) into ${dest}${prefix}"

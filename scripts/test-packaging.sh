@@ -44,7 +44,7 @@ real="libwshandle.so.$version"
 
 step "scripts/install.sh --prefix target/packaging/prefix"
 prefix="$work/prefix"
-bash scripts/install.sh --prefix "$prefix"
+bash scripts/install.sh --prefix "$prefix" --man
 lib="$prefix/lib"
 expect_eq "$(readlink "$lib/libwshandle.so")" "$soname" "libwshandle.so symlink"
 expect_eq "$(readlink "$lib/$soname")" "$real" "$soname symlink"
@@ -52,7 +52,8 @@ expect_eq "$(readelf -d "$lib/$real" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')" 
 for f in include/wshandle.h include/wshandle.hpp lib/libwshandle.a lib/pkgconfig/wshandle.pc \
          lib/cmake/wshandle/wshandleConfig.cmake lib/cmake/wshandle/wshandleConfigVersion.cmake \
          "lib/.debug/$real.debug" share/doc/wshandle/LICENSE-MIT \
-         share/doc/wshandle/LICENSE-APACHE share/doc/wshandle/CHANGELOG.md; do
+         share/doc/wshandle/LICENSE-APACHE share/doc/wshandle/CHANGELOG.md \
+         share/man/man3/ws_close.3 share/man/man3/ws_shutdown.3 share/man/man3/wshandle.3; do
     [ -f "$prefix/$f" ] || fail "not installed: $f"
 done
 exported="$(nm -D --defined-only "$lib/$real" | awk '{print $3}' | sort)"
@@ -60,6 +61,7 @@ exported="$(nm -D --defined-only "$lib/$real" | awk '{print $3}' | sort)"
     || fail "the .so exports more than ws_*: $(grep -v '^ws_' <<<"$exported" | head)"
 static_globals="$(readelf -sW "$lib/libwshandle.a" | awk '($5 == "GLOBAL" || $5 == "WEAK") && $7 != "UND" {print $8}' | sort)"
 expect_eq "$static_globals" "$exported" "global symbols of the .a vs the .so's exports"
+contains "$(grep '^\.TH' "$prefix/share/man/man3/ws_close.3")" '.TH "WS_CLOSE" "3"' "man 3 ws_close is a section-3 page"
 so_size=$(stat -c %s "$lib/$real")
 a_size=$(stat -c %s "$lib/libwshandle.a")
 [ "$so_size" -lt $((8 << 20)) ] || fail "the installed .so is $so_size bytes"

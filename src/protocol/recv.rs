@@ -5,6 +5,7 @@
 //! 125 bytes) is kept inline.
 
 use super::close;
+use super::deflate::{codec::TAIL, Agreed, Decompressor};
 use super::frame::{self, apply_mask, ControlPayload, Opcode, MAX_CONTROL_PAYLOAD};
 use super::utf8::Utf8Validator;
 use super::{MessageKind, Role, Violation};
@@ -50,6 +51,15 @@ pub struct Receiver {
     utf8: Utf8Validator,
     control: ControlPayload,
     control_buf: [u8; MAX_CONTROL_PAYLOAD],
+    /// permessage-deflate, when the handshake agreed it.
+    inflate: Option<Decompressor>,
+    /// The current message is compressed (its first frame had RSV1).
+    compressed: bool,
+    /// How much of the deflate tail (`00 00 ff ff`) the decompressor has taken at the end of
+    /// a compressed message.
+    tail_fed: usize,
+    /// The decompressor's last call filled the output: it may hold more.
+    inflate_full: bool,
 }
 
 impl Receiver {
@@ -64,7 +74,16 @@ impl Receiver {
             utf8: Utf8Validator::default(),
             control: ControlPayload::default(),
             control_buf: [0; MAX_CONTROL_PAYLOAD],
+            inflate: None,
+            compressed: false,
+            tail_fed: 0,
+            inflate_full: false,
         }
+    }
+
+    /// Accepts compressed messages (RSV1) as the handshake agreed.
+    pub fn enable_deflate(&mut self, agreed: &Agreed) {
+        self.inflate = Some(Decompressor::new(agreed));
     }
 
     /// Whether a data message is partly received.
@@ -109,6 +128,15 @@ impl Receiver {
                 let ev = self.finish_control()?;
                 return Ok((pos, Some(ev)));
             }
+            if self.compressed {
+                let (used, ev) = self.inflate_frame(&input[pos..], out)?;
+                pos += used;
+                match ev {
+                    Some(ev) => return Ok((pos, Some(ev))),
+                    None if self.frame.is_some() => return Ok((pos, None)),
+                    None => continue,
+                }
+            }
             let n = f.remaining.min(avail).min(out.len() as u64) as usize;
             if n == 0 && f.remaining > 0 {
                 return Ok((pos, None));
@@ -126,7 +154,7 @@ impl Receiver {
     /// [`Receiver::accept_direct`], saving a copy for large messages.
     pub fn direct_len(&self) -> u64 {
         match self.frame {
-            Some(f) if !f.opcode.is_control() => f.remaining,
+            Some(f) if !f.opcode.is_control() && !self.compressed => f.remaining,
             _ => 0,
         }
     }
@@ -149,6 +177,21 @@ impl Receiver {
                 return Err(Violation::protocol("the client sent an unmasked frame"));
             }
             _ => {}
+        }
+        if h.rsv1 {
+            if self.inflate.is_none() {
+                return Err(Violation::protocol(
+                    "the peer set RSV1 but permessage-deflate was not negotiated",
+                ));
+            }
+            if h.opcode.is_control() {
+                return Err(Violation::protocol("the peer set RSV1 on a control frame"));
+            }
+            if h.opcode == Opcode::Continue {
+                return Err(Violation::protocol(
+                    "the peer set RSV1 on a continuation frame (only a message's first frame may carry it)",
+                ));
+            }
         }
         if h.opcode.is_control() {
             if !h.fin {
@@ -181,15 +224,15 @@ impl Receiver {
                     });
                     self.message_len = 0;
                     self.utf8 = Utf8Validator::default();
+                    self.compressed = h.rsv1;
+                    self.tail_fed = 0;
+                    self.inflate_full = false;
                 }
                 _ => {}
             }
-            self.message_len = self.message_len.saturating_add(h.len);
-            if self.max_message != 0 && self.message_len > self.max_message {
-                return Err(Violation {
-                    status: close::MESSAGE_TOO_BIG,
-                    detail: "the peer's message is longer than WS_OPTION_MAX_MESSAGE_SIZE",
-                });
+            if !self.compressed {
+                // a compressed message is counted as it inflates
+                self.count(h.len)?;
             }
         }
         self.frame = Some(FrameState {
@@ -200,6 +243,117 @@ impl Receiver {
             offset: 0,
         });
         Ok(())
+    }
+
+    /// Adds `n` bytes to the message's size and checks `WS_OPTION_MAX_MESSAGE_SIZE`.
+    fn count(&mut self, n: u64) -> Result<(), Violation> {
+        self.message_len = self.message_len.saturating_add(n);
+        if self.max_message != 0 && self.message_len > self.max_message {
+            return Err(Violation {
+                status: close::MESSAGE_TOO_BIG,
+                detail: "the peer's message is longer than WS_OPTION_MAX_MESSAGE_SIZE",
+            });
+        }
+        Ok(())
+    }
+
+    /// Inflates the current frame of a compressed message into `out`: the frame's payload,
+    /// then (after the message's last frame) the deflate tail, then whatever the
+    /// decompressor still holds. Returns the input taken and a data event, if any output was
+    /// produced or the message ended; `self.frame` is `None` once the frame is done.
+    fn inflate_frame(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<(usize, Option<Event>), Violation> {
+        let kind = self.message.expect("a data frame belongs to a message");
+        let mut scratch = [0u8; 512]; // masked input is unmasked here on its way in
+        let (mut pos, mut written) = (0usize, 0usize);
+        while written < out.len() {
+            let f = self.frame.expect("in a data frame");
+            let (src, from_input): (&[u8], bool) = if f.remaining > 0 {
+                let take = f.remaining.min((input.len() - pos) as u64) as usize;
+                if take == 0 {
+                    break; // more input needed
+                }
+                match f.mask {
+                    Some(mask) => {
+                        let take = take.min(scratch.len());
+                        scratch[..take].copy_from_slice(&input[pos..pos + take]);
+                        apply_mask(&mut scratch[..take], mask, f.offset);
+                        (&scratch[..take], true)
+                    }
+                    None => (&input[pos..pos + take], true),
+                }
+            } else if f.fin && self.tail_fed < TAIL.len() {
+                (&TAIL[self.tail_fed..], false)
+            } else if self.inflate_full {
+                (&[][..], false) // drain what the decompressor still holds
+            } else {
+                // the frame is done
+                self.frame = None;
+                if !f.fin {
+                    break;
+                }
+                if kind == MessageKind::Text && !self.utf8.is_complete() {
+                    return Err(Violation::payload(
+                        "the peer's text message ends inside a UTF-8 sequence",
+                    ));
+                }
+                self.message = None;
+                self.compressed = false;
+                self.inflate.as_mut().expect("deflate agreed").end_message();
+                return Ok((
+                    pos,
+                    Some(Event::Data {
+                        n: written,
+                        kind,
+                        end: true,
+                    }),
+                ));
+            };
+            // room for at most one byte past the size limit: a bomb stops right there
+            let mut room = &mut out[written..];
+            if self.max_message != 0 {
+                let left = (self.max_message - self.message_len).saturating_add(1);
+                let n = room.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                room = &mut room[..n];
+            }
+            let room_len = room.len();
+            let (used, n) = self
+                .inflate
+                .as_mut()
+                .expect("deflate agreed")
+                .inflate(src, room)?;
+            if used == 0 && n == 0 && !src.is_empty() {
+                return Err(Violation::payload(
+                    "the peer's compressed data makes no progress",
+                ));
+            }
+            self.inflate_full = n == room_len;
+            if from_input {
+                pos += used;
+                let f = self.frame.as_mut().expect("in a data frame");
+                f.offset += used as u64;
+                f.remaining -= used as u64;
+            } else {
+                self.tail_fed += used;
+            }
+            self.count(n as u64)?;
+            let produced = &out[written..written + n];
+            if kind == MessageKind::Text && self.utf8.feed(produced).is_err() {
+                return Err(Violation::payload(
+                    "the peer sent a text message that is not valid UTF-8",
+                ));
+            }
+            written += n;
+        }
+        let ev = (written > 0).then_some(Event::Data {
+            n: written,
+            kind,
+            end: false,
+        });
+        Ok((pos, ev))
     }
 
     fn finish_control(&mut self) -> Result<Event, Violation> {

@@ -19,7 +19,7 @@ use crate::transport::Transport;
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
 
 /// Headers the handshake owns; the application cannot set them.
-const RESERVED: [&str; 7] = [
+const RESERVED: [&str; 8] = [
     "host",
     "upgrade",
     "connection",
@@ -27,6 +27,7 @@ const RESERVED: [&str; 7] = [
     "sec-websocket-version",
     "sec-websocket-accept",
     "sec-websocket-protocol",
+    "sec-websocket-extensions",
 ];
 
 /// Checks a header the application wants to add to the upgrade request.
@@ -38,7 +39,7 @@ pub fn check_request_header(name: &str, value: &str) -> Result<()> {
         ));
     }
     if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-        return Err(bad("the handshake sets this header itself (Host, Upgrade, Connection, Sec-WebSocket-*); use WS_OPTION_SUBPROTOCOLS for Sec-WebSocket-Protocol"));
+        return Err(bad("the handshake sets this header itself (Host, Upgrade, Connection, Sec-WebSocket-*); use WS_OPTION_SUBPROTOCOLS for Sec-WebSocket-Protocol and WS_OPTION_PERMESSAGE_DEFLATE for Sec-WebSocket-Extensions"));
     }
     if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
         || HeaderValue::from_str(value).is_err()
@@ -197,11 +198,6 @@ fn verify(r: &Response, accept: &str, offered: &[String]) -> Result<()> {
     if header(r, "Sec-WebSocket-Accept") != Some(accept) {
         return Err(Error::peer(
             "the upgrade response's Sec-WebSocket-Accept does not match the request's key",
-        ));
-    }
-    if header(r, "Sec-WebSocket-Extensions").is_some_and(|v| !v.is_empty()) {
-        return Err(Error::peer(
-            "the server chose a WebSocket extension, but none was offered",
         ));
     }
     if let Some(p) = header(r, "Sec-WebSocket-Protocol") {
@@ -430,6 +426,7 @@ mod tests {
             ("sec-websocket-key", "k"),
             ("Connection", "close"),
             ("Sec-WebSocket-Protocol", "chat"),
+            ("Sec-WebSocket-Extensions", "permessage-deflate"),
         ] {
             assert!(check_request_header(n, v).is_err(), "{n}: {v:?}");
         }

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use super::handshake::{answer_request, Headers, Verdict, MAX_HEAD};
 use super::io::{write_all, Limit, Signals};
 use super::link::{Busy, Link};
-use super::options::{parse_subprotocols, Opt, Timeouts, Value};
+use super::options::{parse_subprotocols, DeflateOptions, Opt, Timeouts, Value};
 use super::url::WsUrl;
 use super::Connection;
 use crate::error::{Error, Result, WS_ERROR_CANNOT_CONNECT, WS_ERROR_INVALID_OPTION};
@@ -56,6 +56,7 @@ struct ListenerConfig {
     subprotocols: Vec<String>,
     max_message: u64,
     tls: TlsOptions,
+    deflate: DeflateOptions,
     /// Built from `tls` on first use, dropped when a TLS option changes.
     server_tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -110,6 +111,7 @@ impl Listener {
             (o, Value::U32(ms)) if Timeouts::covers(o) => self.timeouts.set(o, ms),
             (Opt::MaxMessageSize, Value::U64(n)) => c.max_message = n,
             (Opt::Subprotocols, Value::Str(s)) => c.subprotocols = parse_subprotocols(&s)?,
+            (o, v) if DeflateOptions::covers(o) => c.deflate.set(o, &v)?,
             (Opt::TlsCertFile | Opt::TlsKeyFile, Value::Str(path)) if self.url.secure => {
                 match opt {
                     Opt::TlsCertFile => c.tls.cert_file = Some(path),
@@ -129,6 +131,7 @@ impl Listener {
             o if Timeouts::covers(o) => Value::U32(self.timeouts.get(o)),
             Opt::MaxMessageSize => Value::U64(c.max_message),
             Opt::Subprotocols => Value::Str(c.subprotocols.join(", ")),
+            o if DeflateOptions::covers(o) => c.deflate.get(o),
             Opt::LocalPort => Value::U32(u32::from(self.sock.local_addr().map_or(0, |a| a.port()))),
             Opt::TlsCertFile if self.url.secure => {
                 Value::Str(c.tls.cert_file.clone().unwrap_or_default())
@@ -316,8 +319,28 @@ impl Listener {
     }
 
     /// Sends the 101 response and wraps the transport as a server-side connection.
-    fn finish(&self, p: Pending, ready: Ready) -> Result<Connection> {
+    fn finish(&self, p: Pending, mut ready: Ready) -> Result<Connection> {
         let limit = Limit::At(p.deadline);
+        let (max_message, deflate) = {
+            let c = self.config.lock();
+            (c.max_message, c.deflate)
+        };
+        let offers: Vec<String> = ready
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        let answer = deflate
+            .offered()
+            .and_then(|s| crate::protocol::deflate::answer_offers(s, &offers.join(", ")));
+        if let Some((ext, _)) = &answer {
+            // the response ends with its blank line: the header goes just before it
+            ready.response.truncate(ready.response.len() - 2);
+            ready
+                .response
+                .extend_from_slice(format!("Sec-WebSocket-Extensions: {ext}\r\n\r\n").as_bytes());
+        }
         write_all(
             &p.t,
             &self.sig,
@@ -326,21 +349,23 @@ impl Listener {
             "the upgrade response",
             "WS_OPTION_RECEIVE_TIMEOUT",
         )?;
-        let max_message = self.config.lock().max_message;
-        let link = Link::new(p.t, Role::Server, max_message, &p.head[ready.used..]);
-        Connection::accepted(
+        let link = Link::new(p.t, Role::Server, max_message, &p.head[ready.used..])
+            .with_deflate(answer.as_ref().map(|a| a.1));
+        let conn = Connection::accepted(
             self.url.clone(),
             link,
             &self.timeouts,
             ready.subprotocol,
             ready.headers,
-        )
+        )?;
+        conn.negotiated.lock().extensions = answer.map_or(String::new(), |a| a.0);
+        Ok(conn)
     }
 }
 
 fn not_for_listener() -> Error {
     Error::new(
         WS_ERROR_INVALID_OPTION,
-        "this option does not apply to this listener (listeners take the timeouts, WS_OPTION_SUBPROTOCOLS, WS_OPTION_MAX_MESSAGE_SIZE and WS_OPTION_LOCAL_PORT; wss:// listeners also WS_OPTION_TLS_CERT_FILE and WS_OPTION_TLS_KEY_FILE)",
+        "this option does not apply to this listener (listeners take the timeouts, WS_OPTION_SUBPROTOCOLS, WS_OPTION_MAX_MESSAGE_SIZE, WS_OPTION_LOCAL_PORT and the compression options WS_OPTION_PERMESSAGE_DEFLATE and WS_OPTION_DEFLATE_*; wss:// listeners also WS_OPTION_TLS_CERT_FILE and WS_OPTION_TLS_KEY_FILE)",
     )
 }

@@ -3,6 +3,7 @@
 //! A [`Connection`] is what a connection handle refers to: its options, its cancellation
 //! signals, and — once `ws_connect` succeeded — its [`Link`].
 
+mod compressed;
 mod handshake;
 mod io;
 mod link;
@@ -25,12 +26,13 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result, WS_ERROR_INCORRECT_HANDLE_STATE, WS_ERROR_INVALID_OPTION};
 use crate::protocol::close::{self, State};
+use crate::protocol::deflate;
 use crate::protocol::send::SendKind;
 use crate::protocol::Role;
 use crate::transport::tls::{self, TlsOptions};
 use crate::transport::{self, Transport};
 use handshake::Headers;
-use options::{Opt, Timeouts, Value};
+use options::{DeflateOptions, Opt, Timeouts, Value};
 use proxy::Proxy;
 
 /// Settings fixed at `ws_connect`.
@@ -42,6 +44,7 @@ struct Config {
     max_message: u64,
     tls: TlsOptions,
     proxy: Option<Proxy>,
+    deflate: DeflateOptions,
 }
 
 /// What the upgrade told us.
@@ -51,6 +54,8 @@ struct Negotiated {
     subprotocol: Option<String>,
     /// A client's: the upgrade response's headers; an accepted connection's: the request's.
     headers: Headers,
+    /// The `Sec-WebSocket-Extensions` value agreed ("" for none).
+    extensions: String,
 }
 
 /// A connection handle's object.
@@ -77,6 +82,7 @@ impl Connection {
                 max_message: 0,
                 tls: TlsOptions::default(),
                 proxy: None,
+                deflate: DeflateOptions::default(),
             }),
             negotiated: Mutex::new(negotiated),
             connecting: AtomicBool::new(false),
@@ -147,6 +153,10 @@ impl Connection {
                 self.before_connect("WS_OPTION_SUBPROTOCOLS")?;
                 self.config.lock().subprotocols = list;
                 Ok(())
+            }
+            (o, v) if DeflateOptions::covers(o) => {
+                self.before_connect("compression options")?;
+                self.config.lock().deflate.set(o, &v)
             }
             (Opt::TlsInsecureSkipVerify, Value::U32(v)) => {
                 if v > 1 {
@@ -234,6 +244,11 @@ impl Connection {
                 )),
                 None => not_yet("the selected subprotocol"),
             },
+            o if DeflateOptions::covers(o) => Ok(self.config.lock().deflate.get(o)),
+            Opt::Extensions => match self.link.get() {
+                Some(_) => Ok(Value::Str(self.negotiated.lock().extensions.clone())),
+                None => not_yet("the agreed extensions"),
+            },
             Opt::HttpStatus => match self.negotiated.lock().http_status {
                 Some(s) => Ok(Value::U32(u32::from(s))),
                 None => not_yet("the HTTP status of the upgrade response"),
@@ -282,6 +297,7 @@ impl Connection {
             http_status: Some(101),
             subprotocol,
             headers: request_headers,
+            extensions: String::new(),
         };
         let conn = Connection::new(Role::Server, url, negotiated)?;
         conn.timeouts.copy_from(timeouts);
@@ -347,11 +363,15 @@ impl Connection {
             Transport::new(stream).map_err(socket_error)?
         };
         let mut info = handshake::ResponseInfo::default();
+        let mut headers = cfg.headers.clone();
+        if let Some(s) = cfg.deflate.offered() {
+            headers.push(("Sec-WebSocket-Extensions".into(), deflate::client_offer(s)));
+        }
         let up = handshake::client_upgrade(
             &t,
             &self.sig,
             url,
-            &cfg.headers,
+            &headers,
             &cfg.subprotocols,
             deadline,
             &mut info,
@@ -363,8 +383,18 @@ impl Connection {
         }
         let up = up?;
         self.sig.check()?;
-        self.negotiated.lock().subprotocol = up.subprotocol;
-        let link = Link::new(t, self.role, cfg.max_message, &up.leftover);
+        let extensions = self.response_header("Sec-WebSocket-Extensions").ok();
+        let extensions = extensions.as_deref().map(String::from_utf8_lossy);
+        let agreed = deflate::accept_response(cfg.deflate.offered(), extensions.as_deref())
+            .map_err(Error::peer)?;
+        {
+            let mut n = self.negotiated.lock();
+            n.subprotocol = up.subprotocol;
+            n.extensions = agreed.map_or(String::new(), |_| {
+                extensions.unwrap_or_default().trim().into()
+            });
+        }
+        let link = Link::new(t, self.role, cfg.max_message, &up.leftover).with_deflate(agreed);
         self.link
             .set(link)
             .map_err(|_| Error::operation("ws_connect raced with itself"))?;

@@ -25,6 +25,12 @@ fn option(id: u32) -> Result<Opt> {
         WS_OPTION_TLS_CERT_FILE => Opt::TlsCertFile,
         WS_OPTION_TLS_KEY_FILE => Opt::TlsKeyFile,
         WS_OPTION_PROXY => Opt::Proxy,
+        WS_OPTION_PERMESSAGE_DEFLATE => Opt::PermessageDeflate,
+        WS_OPTION_EXTENSIONS => Opt::Extensions,
+        WS_OPTION_DEFLATE_WINDOW_BITS => Opt::DeflateWindowBits,
+        WS_OPTION_DEFLATE_CONTEXT_TAKEOVER => Opt::DeflateContextTakeover,
+        WS_OPTION_DEFLATE_LEVEL => Opt::DeflateLevel,
+        WS_OPTION_DEFLATE_THRESHOLD => Opt::DeflateThreshold,
         _ => {
             return Err(Error::new(
                 WS_ERROR_INVALID_OPTION,

@@ -149,6 +149,13 @@ impl Receiver {
         }
     }
 
+    /// Whether a compressed frame's payload has all arrived but the message's output has not:
+    /// then [`Receiver::feed`] makes progress even with no input (the deflate tail, or what
+    /// the decompressor still holds after filling the last output buffer).
+    pub fn has_pending_output(&self) -> bool {
+        self.compressed && self.frame.is_some_and(|f| f.remaining == 0)
+    }
+
     /// How many payload bytes of the current data frame are still to come (0 when not inside a
     /// data frame). Up to this many may be read straight into the caller's buffer and passed to
     /// [`Receiver::accept_direct`], saving a copy for large messages.
@@ -665,5 +672,206 @@ mod tests {
         assert_eq!(run_with(&mut rx, &input, 1, 4).unwrap_err().status, 1009);
         let mut rx = Receiver::new(Role::Client, 11);
         assert_eq!(run_with(&mut rx, &input, 1, 4).unwrap().len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod deflate_tests {
+    use super::*;
+    use crate::protocol::deflate::{answer_offers, client_offer, Compressor, Settings};
+    use crate::protocol::frame::{append_masked, write_header_rsv1};
+
+    const MASK: Option<[u8; 4]> = Some([0xA1, 0xB2, 0xC3, 0xD4]);
+
+    fn agreed(takeover: bool) -> crate::protocol::deflate::Agreed {
+        let s = Settings {
+            context_takeover: takeover,
+            threshold: 0,
+            ..Settings::default()
+        };
+        answer_offers(&s, &client_offer(&s)).unwrap().1
+    }
+
+    /// One message, compressed and framed as `to`'s peer sends it, in frames of the given
+    /// input piece sizes.
+    fn message(c: &mut Compressor, to: Role, kind: Opcode, pieces: &[&[u8]]) -> Vec<u8> {
+        let mask = if to == Role::Server { MASK } else { None };
+        let mut wire = Vec::new();
+        let mut out = [0u8; 100];
+        let mut opcode = kind;
+        for (i, p) in pieces.iter().enumerate() {
+            let fin = i + 1 == pieces.len();
+            let mut rest = *p;
+            loop {
+                let first = !c.in_message();
+                let piece = c.compress(rest, fin, &mut out).unwrap();
+                rest = &rest[piece.consumed..];
+                let data = &out[..piece.written];
+                write_header_rsv1(
+                    &mut wire,
+                    opcode,
+                    piece.done && fin,
+                    first,
+                    data.len() as u64,
+                    mask,
+                );
+                append_masked(&mut wire, data, mask, 0);
+                opcode = Opcode::Continue;
+                if piece.done {
+                    break;
+                }
+            }
+        }
+        wire
+    }
+
+    fn receive(
+        rx: &mut Receiver,
+        input: &[u8],
+        step: usize,
+        out_len: usize,
+    ) -> Result<Vec<Vec<u8>>, Violation> {
+        let mut msgs = Vec::new();
+        let mut partial = Vec::new();
+        let mut out = vec![0u8; out_len];
+        let mut buffered: Vec<u8> = Vec::new();
+        for piece in input.chunks(step) {
+            buffered.extend_from_slice(piece);
+            loop {
+                let (used, ev) = rx.feed(&buffered, &mut out)?;
+                buffered.drain(..used);
+                match ev {
+                    None => break,
+                    Some(Event::Data { n, end, .. }) => {
+                        partial.extend_from_slice(&out[..n]);
+                        if end {
+                            msgs.push(std::mem::take(&mut partial));
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(msgs)
+    }
+
+    #[test]
+    fn compressed_messages_in_both_roles_split_anywhere() {
+        let text = "{\"héllo\":\"wörld\",\"n\":[1,2,3,4,5,6,7,8,9,10]}".repeat(20);
+        for takeover in [false, true] {
+            for role in [Role::Client, Role::Server] {
+                for (step, out_len) in [(1, 1), (3, 7), (1000, 5), (100_000, 100_000)] {
+                    let a = agreed(takeover);
+                    let mut c = Compressor::new(a);
+                    let mut wire = message(&mut c, role, Opcode::Text, &[text.as_bytes()]);
+                    wire.extend(message(&mut c, role, Opcode::Binary, &[b"", b"abc", b""]));
+                    wire.extend(message(&mut c, role, Opcode::Text, &[text.as_bytes()]));
+                    wire.extend(frame_plain(role, b"plain"));
+                    let mut rx = Receiver::new(role, 0);
+                    rx.enable_deflate(&a);
+                    assert_eq!(
+                        receive(&mut rx, &wire, step, out_len).unwrap(),
+                        vec![
+                            text.as_bytes().to_vec(),
+                            b"abc".to_vec(),
+                            text.as_bytes().to_vec(),
+                            b"plain".to_vec()
+                        ],
+                        "takeover {takeover} {role:?} step {step} out {out_len}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn output_that_fills_the_buffer_exactly_finishes_without_more_input() {
+        let a = agreed(true);
+        let mut c = Compressor::new(a);
+        let wire = message(&mut c, Role::Client, Opcode::Binary, &[&[7u8; 10]]);
+        let mut rx = Receiver::new(Role::Client, 0);
+        rx.enable_deflate(&a);
+        let mut out = [0u8; 10];
+        let (used, ev) = rx.feed(&wire, &mut out).unwrap();
+        assert_eq!(used, wire.len());
+        assert_eq!(
+            ev,
+            Some(Event::Data {
+                n: 10,
+                kind: MessageKind::Binary,
+                end: false
+            })
+        );
+        assert!(rx.has_pending_output());
+        let (used, ev) = rx.feed(&[], &mut out).unwrap();
+        assert_eq!(
+            (used, ev),
+            (
+                0,
+                Some(Event::Data {
+                    n: 0,
+                    kind: MessageKind::Binary,
+                    end: true
+                })
+            )
+        );
+        assert!(!rx.has_pending_output() && !rx.in_message());
+    }
+
+    #[test]
+    fn rsv1_rules_and_limits_on_inflated_size() {
+        let a = agreed(false);
+        let fail = |rx: &mut Receiver, wire: &[u8]| {
+            let mut out = [0u8; 64];
+            let mut pos = 0;
+            loop {
+                match rx.feed(&wire[pos..], &mut out) {
+                    Err(v) => return v.status,
+                    Ok((used, None)) if pos + used == wire.len() => return 0,
+                    Ok((used, _)) => pos += used,
+                }
+            }
+        };
+        let with = |max: u64| {
+            let mut rx = Receiver::new(Role::Client, max);
+            rx.enable_deflate(&a);
+            rx
+        };
+        // RSV1 without negotiation, on a control frame, on a continuation
+        assert_eq!(
+            fail(&mut Receiver::new(Role::Client, 0), &[0xC2, 0x01, 0x00]),
+            1002
+        );
+        assert_eq!(fail(&mut with(0), &[0xC9, 0x00]), 1002);
+        assert_eq!(
+            fail(&mut with(0), &[0x42, 0x01, 0x00, 0xC0, 0x01, 0x00]),
+            1002
+        );
+        // corrupt deflate data (reserved block type)
+        assert_eq!(fail(&mut with(0), &[0xC2, 0x02, 0xff, 0xff]), 1007);
+        // a bomb: 1 MiB of zeros against a 64 KiB limit is stopped at the limit
+        let mut c = Compressor::new(a);
+        let bomb = message(&mut c, Role::Client, Opcode::Binary, &[&vec![0u8; 1 << 20]]);
+        assert!(bomb.len() < 16 * 1024);
+        assert_eq!(fail(&mut with(64 * 1024), &bomb), 1009);
+        let mut c = Compressor::new(a);
+        let fits = message(
+            &mut c,
+            Role::Client,
+            Opcode::Binary,
+            &[&vec![0u8; 64 * 1024]],
+        );
+        assert_eq!(fail(&mut with(64 * 1024), &fits), 0);
+        // compressed text is checked for UTF-8 after inflating
+        let mut c = Compressor::new(a);
+        let bad = message(&mut c, Role::Client, Opcode::Text, &[b"ok \xff"]);
+        assert_eq!(fail(&mut with(0), &bad), 1007);
+    }
+
+    fn frame_plain(to: Role, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mask = if to == Role::Server { MASK } else { None };
+        crate::protocol::frame::write_frame(&mut out, Opcode::Binary, true, payload, mask);
+        out
     }
 }

@@ -23,20 +23,20 @@ struct Deflater {
     level: u8,
 }
 
-static DEFLATERS: Mutex<Vec<Box<Deflater>>> = Mutex::new(Vec::new());
-static INFLATERS: Mutex<Vec<Box<Decompress>>> = Mutex::new(Vec::new());
+static DEFLATERS: Mutex<Vec<Deflater>> = Mutex::new(Vec::new());
+static INFLATERS: Mutex<Vec<Decompress>> = Mutex::new(Vec::new());
 
-fn take_deflater(bits: u8, level: u8) -> Box<Deflater> {
+fn take_deflater(bits: u8, level: u8) -> Deflater {
     let mut pool = DEFLATERS.lock();
     if let Some(i) = pool.iter().position(|d| d.bits == bits && d.level == level) {
         return pool.swap_remove(i);
     }
     drop(pool);
-    Box::new(Deflater {
+    Deflater {
         z: Compress::new_with_window_bits(Compression::new(u32::from(level)), false, bits),
         bits,
         level,
-    })
+    }
 }
 
 fn give_back<T>(pool: &Mutex<Vec<T>>, item: T) {
@@ -63,7 +63,7 @@ pub struct Compressor {
     agreed: Agreed,
     /// Our context: the last `2^send_bits` bytes compressed, when context takeover is agreed.
     history: Vec<u8>,
-    active: Option<Box<Deflater>>,
+    active: Option<Deflater>,
     /// Bytes of output held back: they may be the flush's tail, which is not sent.
     held: [u8; 4],
     held_len: usize,
@@ -191,7 +191,7 @@ pub struct Decompressor {
     bits: u8,
     takeover: bool,
     /// Kept between messages with the peer's context takeover; otherwise only during one.
-    z: Option<Box<Decompress>>,
+    z: Option<Decompress>,
     /// The peer ended its deflate stream (BFINAL) in this message.
     ended: bool,
 }
@@ -227,11 +227,12 @@ impl Decompressor {
         let z = self.z.get_or_insert_with(|| {
             if self.takeover {
                 // kept for the connection's life: the smallest window that decodes the peer's
-                Box::new(Decompress::new_with_window_bits(false, self.bits))
+                Decompress::new_with_window_bits(false, self.bits)
             } else {
-                INFLATERS.lock().pop().unwrap_or_else(|| {
-                    Box::new(Decompress::new_with_window_bits(false, MAX_WINDOW_BITS))
-                })
+                INFLATERS
+                    .lock()
+                    .pop()
+                    .unwrap_or_else(|| Decompress::new_with_window_bits(false, MAX_WINDOW_BITS))
             }
         });
         let (in0, out0) = (z.total_in(), z.total_out());

@@ -36,8 +36,11 @@ struct Params {
     client_max_window_bits: Option<Option<u8>>,
 }
 
-/// Splits a header value into extension elements: `(name, [(param, value)])`.
-fn elements(header: &str) -> Vec<(&str, Vec<(&str, Option<&str>)>)> {
+/// An extension element: its name and its parameters with their values.
+type Element<'a> = (&'a str, Vec<(&'a str, Option<&'a str>)>);
+
+/// Splits a header value into extension elements.
+fn elements(header: &str) -> Vec<Element<'_>> {
     header
         .split(',')
         .map(str::trim)
@@ -109,12 +112,18 @@ pub fn client_offer(s: &Settings) -> String {
     offer
 }
 
-/// Checks the server's `Sec-WebSocket-Extensions` answer to [`client_offer`]. `None` (no
-/// header, or empty) means no compression; an answer we cannot honour is an error that
-/// fails the connection.
-pub fn accept_response(s: &Settings, header: Option<&str>) -> Result<Option<Agreed>, String> {
+/// Checks the server's `Sec-WebSocket-Extensions` answer to [`client_offer`] (`offered`:
+/// our settings, `None` when we offered nothing). No header, or an empty one, means no
+/// compression; an answer we cannot honour is an error that fails the connection.
+pub fn accept_response(
+    offered: Option<&Settings>,
+    header: Option<&str>,
+) -> Result<Option<Agreed>, String> {
     let Some(header) = header.filter(|h| !h.trim().is_empty()) else {
         return Ok(None);
+    };
+    let Some(s) = offered else {
+        return Err("the server chose a WebSocket extension, but none was offered".into());
     };
     let list = elements(header);
     let [(name, list)] = &list[..] else {
@@ -186,8 +195,10 @@ fn answer(s: &Settings, p: &Params) -> Option<(String, Agreed)> {
     if !send_takeover {
         response.push_str("; server_no_context_takeover");
     }
-    let recv_takeover = s.context_takeover && !p.client_no_context_takeover;
-    if !s.context_takeover {
+    // A client's client_no_context_takeover is only a hint (RFC 7692 §7.1.1.2), and some
+    // (Autobahn) send it to mean "I accept being told": only our answer binds the client.
+    let recv_takeover = s.context_takeover;
+    if !recv_takeover {
         response.push_str("; client_no_context_takeover");
     }
     // the client's window: limited to ours when it lets us say so
@@ -239,9 +250,11 @@ mod tests {
     #[test]
     fn client_checks_responses() {
         let s = settings(12, true);
-        assert_eq!(accept_response(&s, None), Ok(None));
-        assert_eq!(accept_response(&s, Some(" ")), Ok(None));
-        let a = accept_response(&s, Some("permessage-deflate"))
+        assert_eq!(accept_response(Some(&s), None), Ok(None));
+        assert_eq!(accept_response(None, Some("")), Ok(None));
+        assert!(accept_response(None, Some("permessage-deflate")).is_err());
+        assert_eq!(accept_response(Some(&s), Some(" ")), Ok(None));
+        let a = accept_response(Some(&s), Some("permessage-deflate"))
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -249,7 +262,7 @@ mod tests {
             (12, true, 15, true)
         );
         let a = accept_response(
-            &s,
+            Some(&s),
             Some("Permessage-Deflate; server_max_window_bits=8; client_max_window_bits=9; client_no_context_takeover; server_no_context_takeover"),
         )
         .unwrap()
@@ -271,7 +284,7 @@ mod tests {
             "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
             "permessage-deflate; server_no_context_takeover=1",
         ] {
-            assert!(accept_response(&s, Some(bad)).is_err(), "{bad}");
+            assert!(accept_response(Some(&s), Some(bad)).is_err(), "{bad}");
         }
     }
 
@@ -327,7 +340,7 @@ mod tests {
             for takeover in [false, true] {
                 let s = settings(bits, takeover);
                 let (response, server) = answer_offers(&s, &client_offer(&s)).unwrap();
-                let client = accept_response(&s, Some(&response)).unwrap().unwrap();
+                let client = accept_response(Some(&s), Some(&response)).unwrap().unwrap();
                 assert_eq!(client.send_bits, server.recv_bits.min(client.send_bits));
                 assert!(server.send_bits <= client.recv_bits);
                 assert!(client.send_bits <= server.recv_bits);

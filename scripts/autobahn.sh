@@ -21,7 +21,8 @@
 #                                            scripts/test.sh has just built)
 #   WSHANDLE_AUTOBAHN_CASES='"1.*", "7.*"'   the cases to run (default all but most of 12.*
 #                                            and 13.*, permessage-deflate: see below)
-#   WSHANDLE_AUTOBAHN_DEFLATE=full           run all of 12.* and 13.* too (about 15 minutes)
+#   WSHANDLE_AUTOBAHN_DEFLATE=full           run all of 12.* and 13.* too (about 30 minutes per
+#                                            role; set WSHANDLE_AUTOBAHN_LIMIT, seconds, to fit)
 #   WSHANDLE_AUTOBAHN_STRICT=1               also fail on NON-STRICT (and UNIMPLEMENTED)
 #   WSHANDLE_AUTOBAHN_VALGRIND=0             skip the client role's valgrind run
 #
@@ -39,7 +40,9 @@ profile=${WSHANDLE_AUTOBAHN_PROFILE:-debug}
 cases=${WSHANDLE_AUTOBAHN_CASES:-'"*"'}
 out=target/autobahn
 venv=target/autobahn-venv
-run_limit=300   # seconds for one role's whole run; it takes 10-20 s
+# seconds for one role's whole run; it takes 10-20 s without compression, about 2 min with
+# the default slice of 12 and 13
+run_limit=${WSHANDLE_AUTOBAHN_LIMIT:-600}
 
 # One run at a time per tree: two runs would share target/autobahn (reports, binaries).
 mkdir -p "$out"
@@ -95,17 +98,16 @@ start_listening() {
 }
 
 reports=()
-# Sections 12 and 13 (permessage-deflate, 216 cases of 1,000 messages each) take about 15
-# minutes in full (scripts/autobahn-deflate-full.sh runs them); by default this run takes a
-# representative slice: every data set of 12 and every parameter set of 13, each with its
-# smallest and largest payloads (x.y.1: 16 bytes; x.y.10: 128 KiB whole; x.y.18: 128 KiB in
-# 32 KiB fragments).
+# Sections 12 and 13 (permessage-deflate, 216 cases of 1,000 messages each) take about 30
+# minutes in full here (scripts/autobahn-deflate-full.sh runs them); by default this run
+# takes a representative slice of about 100 s per role: every data set of 12 with its
+# smallest and largest whole payloads (x.y.1: 16 bytes, x.y.10: 128 KiB), every parameter
+# set of 13 with the smallest (13.y.1), and 13.5.18 (128 KiB in 32 KiB fragments, a 9-bit
+# window, no context takeover).
 exclude=
 if [ "$cases" = '"*"' ]; then
   cases='"1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "8.*", "9.*", "10.*", "11.*"'
-  for s in 12.1 12.2 12.3 12.4 12.5 13.1 13.2 13.3 13.4 13.5 13.6 13.7; do
-    cases="$cases, \"$s.1\", \"$s.10\", \"$s.18\""
-  done
+  cases="$cases, \"12.*.1\", \"12.*.10\", \"13.*.1\", \"13.5.18\""
 fi
 [ "${WSHANDLE_AUTOBAHN_DEFLATE:-slice}" = full ] && cases='"*"'
 

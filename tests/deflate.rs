@@ -272,7 +272,8 @@ fn python_websockets_client_against_our_server() {
 
 #[test]
 fn our_client_against_python_websockets_server() {
-    let cases: [(&str, &[(u32, u32)], &str); 4] = [
+    type Case<'a> = (&'a str, &'a [(u32, u32)], &'a str);
+    let cases: [Case; 4] = [
         ("default", &[], "permessage-deflate; server_max_window_bits=12"),
         (
             "no_takeover",

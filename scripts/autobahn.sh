@@ -107,7 +107,11 @@ reports=()
 exclude=
 if [ "$cases" = '"*"' ]; then
   cases='"1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "8.*", "9.*", "10.*", "11.*"'
-  cases="$cases, \"12.*.1\", \"12.*.10\", \"13.*.1\", \"13.5.18\""
+  # (a pattern with * matches by prefix, so these are listed one by one)
+  for c in 12.1.1 12.1.10 12.2.1 12.2.10 12.3.1 12.3.10 12.4.1 12.4.10 12.5.1 12.5.10 \
+           13.1.1 13.2.1 13.3.1 13.4.1 13.5.1 13.6.1 13.7.1 13.5.18; do
+    cases="$cases, \"$c\""
+  done
 fi
 [ "${WSHANDLE_AUTOBAHN_DEFLATE:-slice}" = full ] && cases='"*"'
 
@@ -177,7 +181,7 @@ if [ "$roles" != server ]; then
     cc -std=c11 -O1 -g -Wall -Wextra -Werror -pedantic -I include c-examples/autobahn_client.c \
        -o "$out/autobahn_client_valgrind" -L "$lib" -lwshandle -lpthread -Wl,-rpath,"$lib"
     # (and of the compression sections only the small messages: zlib is slow under valgrind)
-    run_client client-valgrind '"9.*", "12.*.1?", "13.*.1?"' \
+    run_client client-valgrind '"9.*", "12.1.10", "12.2.10", "12.3.10", "12.4.10", "12.5.10", "13.5.18"' \
       valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
       "--log-file=$out/client-valgrind.memcheck" "$out/autobahn_client_valgrind"
     grep -E "ERROR SUMMARY|definitely lost|indirectly lost|still reachable" \

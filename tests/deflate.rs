@@ -82,13 +82,6 @@ impl Drop for DeflatePeer {
     }
 }
 
-fn set_u32(h: ws_handle, option: u32, v: u32) {
-    assert_code!(
-        ws_set_option(h, option, (&v as *const u32).cast(), 4),
-        WS_OK
-    );
-}
-
 fn extensions(h: ws_handle) -> String {
     let mut buf = [0u8; 256];
     let mut len = buf.len();

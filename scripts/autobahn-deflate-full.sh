@@ -5,9 +5,13 @@
 # the slow side), so scripts/test.sh runs only a slice of 12 and 13 (see scripts/autobahn.sh)
 # and this script is run by hand; its results are in docs/conformance.md.
 #
-#   bash scripts/autobahn-deflate-full.sh
+#   bash scripts/autobahn-deflate-full.sh [both|server|client]
+#
+# The two roles may run at once (reports in target/autobahn-full-ROLE/):
+#   bash scripts/autobahn-deflate-full.sh server & bash scripts/autobahn-deflate-full.sh client
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export WSHANDLE_AUTOBAHN_OUT=${WSHANDLE_AUTOBAHN_OUT:-target/autobahn-full-${1:-both}}
 export WSHANDLE_AUTOBAHN_DEFLATE=full
 export WSHANDLE_AUTOBAHN_LIMIT=${WSHANDLE_AUTOBAHN_LIMIT:-5400}
 export WSHANDLE_AUTOBAHN_PROFILE=${WSHANDLE_AUTOBAHN_PROFILE:-release}

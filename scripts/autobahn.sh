@@ -25,6 +25,8 @@
 #                                            role; set WSHANDLE_AUTOBAHN_LIMIT, seconds, to fit)
 #   WSHANDLE_AUTOBAHN_STRICT=1               also fail on NON-STRICT (and UNIMPLEMENTED)
 #   WSHANDLE_AUTOBAHN_VALGRIND=0             skip the client role's valgrind run
+#   WSHANDLE_AUTOBAHN_OUT=DIR                reports and binaries there (default
+#                                            target/autobahn; separate runs need separate DIRs)
 #
 # Autobahn is Python 2 only: it is installed on first use into target/autobahn-venv from the
 # pyenv CPython 2.7.18 this machine image carries (see ../shared/PEERS.md), about 25 s.
@@ -38,7 +40,7 @@ case "$roles" in
 esac
 profile=${WSHANDLE_AUTOBAHN_PROFILE:-debug}
 cases=${WSHANDLE_AUTOBAHN_CASES:-'"*"'}
-out=target/autobahn
+out=${WSHANDLE_AUTOBAHN_OUT:-target/autobahn}
 venv=target/autobahn-venv
 # seconds for one role's whole run; it takes 10-20 s without compression, about 2 min with
 # the default slice of 12 and 13

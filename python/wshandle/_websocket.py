@@ -826,7 +826,7 @@ def connect(
       what was agreed. ``max_message_size`` then counts inflated bytes. Tuning (None = the
       library's default): ``deflate_window_bits`` (9-15, default 12), ``deflate_context_takeover``
       (default True; False keeps no compression state between messages),
-      ``deflate_level`` (0-9, default 1), ``deflate_threshold`` (bytes, default 64: smaller
+      ``deflate_level`` (0-9, default 3), ``deflate_threshold`` (bytes, default 64: smaller
       messages sent whole go uncompressed).
     - ``tls_ca_file``: a PEM bundle that replaces the system's trust store for ``wss://``.
       ``tls_insecure_skip_verify``: skip certificate and host-name checks (tests only).

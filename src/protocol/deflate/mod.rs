@@ -37,13 +37,13 @@ pub struct Settings {
 }
 
 impl Default for Settings {
-    /// 12-bit windows (4 KiB, as Python `websockets`), context takeover, level 1, and no
+    /// 12-bit windows (4 KiB, as Python `websockets`), context takeover, level 3, and no
     /// compression under 64 bytes: see the header's `WS_OPTION_DEFLATE_*` for the reasons.
     fn default() -> Self {
         Settings {
             window_bits: 12,
             context_takeover: true,
-            level: 1,
+            level: 3,
             threshold: 64,
         }
     }

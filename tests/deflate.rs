@@ -7,7 +7,7 @@ mod common;
 use common::*;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -23,16 +23,7 @@ struct DeflatePeer {
 
 impl DeflatePeer {
     fn start(program: &str, args: &[&str]) -> DeflatePeer {
-        let script = repo().join("tests/peers").join(program);
-        let mut cmd = if program.ends_with(".mjs") {
-            let mut c = Command::new("node");
-            c.env("NODE_PATH", &*NODE_PATH);
-            c
-        } else {
-            Command::new(&*PYTHON)
-        };
-        let mut child = cmd
-            .arg(script)
+        let mut child = peer_command(program)
             .args(args)
             .args(["--deadline", "90"])
             .stdout(Stdio::piped())

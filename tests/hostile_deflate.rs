@@ -20,6 +20,21 @@ use flate2::{Compress, Compression, FlushCompress};
 
 const LIMIT: u64 = 1 << 20;
 
+/// Compression on, and WS_OPTION_MAX_MESSAGE_SIZE of 1 MiB, for a client or a listener.
+fn deflate_with_limit(h: ws_handle) {
+    set_u32(h, WS_OPTION_PERMESSAGE_DEFLATE, 1);
+    let max = LIMIT;
+    assert_code!(
+        ws_set_option(
+            h,
+            WS_OPTION_MAX_MESSAGE_SIZE,
+            (&max as *const u64).cast(),
+            8
+        ),
+        WS_OK
+    );
+}
+
 /// Our listener with compression on and a 1 MiB limit; a raw client offering `offer`.
 /// Returns the accepted handle, the raw client and the 101 response's head.
 fn server_side(offer: &str) -> (ws_handle, RawConn, String) {
@@ -27,17 +42,7 @@ fn server_side(offer: &str) -> (ws_handle, RawConn, String) {
     let mut l = 0;
     assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
     set_u32(l, WS_OPTION_RECEIVE_TIMEOUT, 10_000);
-    set_u32(l, WS_OPTION_PERMESSAGE_DEFLATE, 1);
-    let max = LIMIT;
-    assert_code!(
-        ws_set_option(
-            l,
-            WS_OPTION_MAX_MESSAGE_SIZE,
-            (&max as *const u64).cast(),
-            8
-        ),
-        WS_OK
-    );
+    deflate_with_limit(l);
     let port = local_port(l);
     let offer = offer.to_owned();
     let client = std::thread::spawn(move || {
@@ -78,17 +83,7 @@ fn client_side(answer: Option<&str>) -> (Result<ws_handle, (ws_error, String)>, 
     let h = open(&format!("ws://127.0.0.1:{}/z", server.port));
     set_u32(h, WS_OPTION_CONNECT_TIMEOUT, 10_000);
     set_u32(h, WS_OPTION_CLOSE_TIMEOUT, 10_000);
-    set_u32(h, WS_OPTION_PERMESSAGE_DEFLATE, 1);
-    let max = LIMIT;
-    assert_code!(
-        ws_set_option(
-            h,
-            WS_OPTION_MAX_MESSAGE_SIZE,
-            (&max as *const u64).cast(),
-            8
-        ),
-        WS_OK
-    );
+    deflate_with_limit(h);
     let code = ws_connect(h);
     let raw = rx.recv_timeout(std::time::Duration::from_secs(10)).ok();
     if code != WS_OK {

@@ -431,7 +431,7 @@ mod tests {
 
     /// What the application sees: data pieces merged per message, and control events.
     #[derive(Debug, PartialEq, Eq)]
-    enum Seen {
+    pub(super) enum Seen {
         Message(MessageKind, Vec<u8>),
         Ping(Vec<u8>),
         Pong,
@@ -444,7 +444,7 @@ mod tests {
         run_with(&mut rx, input, step, out_len)
     }
 
-    fn run_with(
+    pub(super) fn run_with(
         rx: &mut Receiver,
         input: &[u8],
         step: usize,
@@ -725,34 +725,20 @@ mod deflate_tests {
         wire
     }
 
+    /// The messages' bytes, fed in pieces of `step` bytes through `out_len` bytes of output.
     fn receive(
         rx: &mut Receiver,
         input: &[u8],
         step: usize,
         out_len: usize,
     ) -> Result<Vec<Vec<u8>>, Violation> {
-        let mut msgs = Vec::new();
-        let mut partial = Vec::new();
-        let mut out = vec![0u8; out_len];
-        let mut buffered: Vec<u8> = Vec::new();
-        for piece in input.chunks(step) {
-            buffered.extend_from_slice(piece);
-            loop {
-                let (used, ev) = rx.feed(&buffered, &mut out)?;
-                buffered.drain(..used);
-                match ev {
-                    None => break,
-                    Some(Event::Data { n, end, .. }) => {
-                        partial.extend_from_slice(&out[..n]);
-                        if end {
-                            msgs.push(std::mem::take(&mut partial));
-                        }
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
-        Ok(msgs)
+        Ok(super::tests::run_with(rx, input, step, out_len)?
+            .into_iter()
+            .filter_map(|s| match s {
+                super::tests::Seen::Message(_, bytes) => Some(bytes),
+                _ => None,
+            })
+            .collect())
     }
 
     #[test]

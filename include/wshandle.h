@@ -675,21 +675,24 @@ ws_error ws_accept(ws_handle listener, ws_handle *out_ws);
  * `WS_OPTION_*` says.
  *
  * Timeouts may be set in any state and apply to calls that start afterwards. The other
- * settable options (`WS_OPTION_MAX_MESSAGE_SIZE`, `WS_OPTION_SUBPROTOCOLS`) only in
- * `WS_STATE_NONE`.
+ * settable options (`WS_OPTION_MAX_MESSAGE_SIZE`, `WS_OPTION_SUBPROTOCOLS`, the TLS and proxy
+ * options, `WS_OPTION_PERMESSAGE_DEFLATE` and `WS_OPTION_DEFLATE_*`) only in `WS_STATE_NONE`.
  *
  * On a listener (from `ws_listen`): the timeouts, `WS_OPTION_SUBPROTOCOLS` (the subprotocols
- * accepted, in order of preference) and `WS_OPTION_MAX_MESSAGE_SIZE`, at any time; they apply
- * to the connections `ws_accept` returns afterwards. Other options are
- * `WS_ERROR_INVALID_OPTION` there.
+ * accepted, in order of preference), `WS_OPTION_MAX_MESSAGE_SIZE`, `WS_OPTION_PERMESSAGE_DEFLATE`
+ * and `WS_OPTION_DEFLATE_*`, at any time; they apply to the connections `ws_accept` returns
+ * afterwards. Other options are `WS_ERROR_INVALID_OPTION` there.
  *
  * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_OPTION` for a number that is
  * no option, a query-only option, or an option this build does not support (TLS, proxy);
- * `WS_ERROR_INVALID_PARAMETER` when `value` is NULL, `len` does not fit the option's type, or
- * a string is not UTF-8; `WS_ERROR_INCORRECT_HANDLE_STATE` for a connect-time option after
+ * `WS_ERROR_INVALID_PARAMETER` when `value` is NULL, `len` does not fit the option's type, a
+ * string is not UTF-8, or a number is outside the option's range (the `WS_OPTION_DEFLATE_*`); `WS_ERROR_INCORRECT_HANDLE_STATE` for a connect-time option after
  * `ws_connect`.
  */
-ws_error ws_set_option(ws_handle h, uint32_t option, const void *value, size_t len);
+ws_error ws_set_option(ws_handle h,
+                       uint32_t option,
+                       const void *value,
+                       size_t len);
 
 /**
  * Reads an option. On entry `*len` is the size of `value` in bytes; on `WS_OK` it is the
@@ -699,8 +702,8 @@ ws_error ws_set_option(ws_handle h, uint32_t option, const void *value, size_t l
  * `value` NULL and `*len` 0 to ask for the size).
  *
  * A listener answers the options it takes and `WS_OPTION_LOCAL_PORT` (the bound port).
- * On a connection, every option can be read in every state except `WS_OPTION_SELECTED_SUBPROTOCOL` and
- * `WS_OPTION_LOCAL_PORT` (after `ws_connect`) and `WS_OPTION_HTTP_STATUS` (after a response
+ * On a connection, every option can be read in every state except `WS_OPTION_SELECTED_SUBPROTOCOL`,
+ * `WS_OPTION_EXTENSIONS` and `WS_OPTION_LOCAL_PORT` (after `ws_connect`) and `WS_OPTION_HTTP_STATUS` (after a response
  * arrived, even a failed one): before that they return `WS_ERROR_INCORRECT_HANDLE_STATE`.
  *
  * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_OPTION`;

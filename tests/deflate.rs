@@ -328,3 +328,79 @@ fn node_ws_with_per_message_deflate_in_both_roles() {
         (Some(1000), Some("done"))
     );
 }
+
+fn query_u32(h: ws_handle, option: u32) -> (ws_error, u32) {
+    let (mut v, mut len) = (0u32, 4usize);
+    let code = ws_query_option(h, option, (&mut v as *mut u32).cast(), &mut len);
+    (code, v)
+}
+
+#[test]
+fn option_defaults_ranges_and_states() {
+    let h = open("ws://127.0.0.1:1/");
+    let set = |h, o, v: u32| ws_set_option(h, o, (&v as *const u32).cast(), 4);
+    // defaults
+    for (o, v) in [
+        (WS_OPTION_PERMESSAGE_DEFLATE, 0),
+        (WS_OPTION_DEFLATE_WINDOW_BITS, 12),
+        (WS_OPTION_DEFLATE_CONTEXT_TAKEOVER, 1),
+        (WS_OPTION_DEFLATE_LEVEL, 3),
+        (WS_OPTION_DEFLATE_THRESHOLD, 64),
+    ] {
+        assert_eq!(query_u32(h, o), (WS_OK, v), "option {o}");
+    }
+    // ranges: no 8-bit window (zlib cannot compress with one), levels 0-9, booleans 0/1
+    for (o, v) in [
+        (WS_OPTION_DEFLATE_WINDOW_BITS, 8),
+        (WS_OPTION_DEFLATE_WINDOW_BITS, 16),
+        (WS_OPTION_DEFLATE_LEVEL, 10),
+        (WS_OPTION_PERMESSAGE_DEFLATE, 2),
+        (WS_OPTION_DEFLATE_CONTEXT_TAKEOVER, 2),
+    ] {
+        assert_code!(set(h, o, v), WS_ERROR_INVALID_PARAMETER);
+    }
+    assert_code!(set(h, WS_OPTION_DEFLATE_WINDOW_BITS, 9), WS_OK);
+    assert_eq!(query_u32(h, WS_OPTION_DEFLATE_WINDOW_BITS), (WS_OK, 9));
+    // WS_OPTION_EXTENSIONS: query only, known after the handshake
+    let mut buf = [0u8; 8];
+    let mut len = buf.len();
+    assert_code!(
+        ws_query_option(h, WS_OPTION_EXTENSIONS, buf.as_mut_ptr().cast(), &mut len),
+        WS_ERROR_INCORRECT_HANDLE_STATE
+    );
+    assert_code!(
+        ws_set_option(h, WS_OPTION_EXTENSIONS, b"x".as_ptr().cast(), 1),
+        WS_ERROR_INVALID_OPTION
+    );
+    ws_close_handle(h);
+    // a listener takes the compression options, not WS_OPTION_EXTENSIONS; an accepted
+    // connection's are fixed
+    let (port, server) = our_server(&[(WS_OPTION_DEFLATE_LEVEL, 9)]);
+    let h = open(&format!("ws://127.0.0.1:{port}/"));
+    set_u32(h, WS_OPTION_PERMESSAGE_DEFLATE, 1);
+    assert_code!(ws_connect(h), WS_OK);
+    assert_code!(
+        set(h, WS_OPTION_PERMESSAGE_DEFLATE, 0),
+        WS_ERROR_INCORRECT_HANDLE_STATE
+    );
+    assert_code!(close(h, 1000, b""), WS_OK);
+    ws_close_handle(h);
+    assert_eq!(
+        server.join().unwrap(),
+        (
+            "permessage-deflate; client_max_window_bits=12".to_owned(),
+            1000
+        )
+    );
+    let url = std::ffi::CString::new("ws://127.0.0.1:0/").unwrap();
+    let mut l: ws_handle = 0;
+    assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
+    assert_code!(set(l, WS_OPTION_DEFLATE_THRESHOLD, 0), WS_OK);
+    assert_eq!(query_u32(l, WS_OPTION_DEFLATE_THRESHOLD), (WS_OK, 0));
+    let mut len = buf.len();
+    assert_code!(
+        ws_query_option(l, WS_OPTION_EXTENSIONS, buf.as_mut_ptr().cast(), &mut len),
+        WS_ERROR_INVALID_OPTION
+    );
+    ws_close_handle(l);
+}

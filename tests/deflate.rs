@@ -388,7 +388,7 @@ fn option_defaults_ranges_and_states() {
     assert_eq!(
         server.join().unwrap(),
         (
-            "permessage-deflate; client_max_window_bits=12".to_owned(),
+            "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12".to_owned(),
             1000
         )
     );

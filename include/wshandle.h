@@ -171,14 +171,19 @@
 
 /**
  * `uint32_t` ms, default 30000, 0 = off: while `ws_receive` waits and nothing arrived for
- * this long, a ping is sent (any positive value; WinHTTP's value 116).
+ * this long, a ping is sent (any positive value; WinHTTP's value 116). This goes on after
+ * `ws_shutdown` (state `CLOSE_SENT`), while the receive waits for the peer's close: RFC 6455
+ * forbids only data frames after a close frame, and a peer that still answers pings is
+ * alive, however long it takes to say its last words.
  */
 #define WS_OPTION_KEEPALIVE_INTERVAL 116
 
 /**
  * `uint32_t` ms, default 0 = off: when the peer sends nothing at all within this time after a
  * keepalive ping, the connection is aborted and the waiting `ws_receive` returns
- * `WS_ERROR_TIMEOUT` (dead-peer detection).
+ * `WS_ERROR_TIMEOUT` (dead-peer detection), in `OPEN` and after `ws_shutdown` alike, so the
+ * shutdown-then-receive pattern never waits forever for a peer that vanished. Needs
+ * `WS_OPTION_KEEPALIVE_INTERVAL`.
  */
 #define WS_OPTION_KEEPALIVE_TIMEOUT 1001
 
@@ -299,21 +304,6 @@
 #define WS_OPTION_DEFLATE_THRESHOLD 1017
 
 /**
- * The smallest window zlib can compress with (raw deflate); RFC 7692 allows 8.
- */
-#define MIN_WINDOW_BITS 9
-
-/**
- * The largest window (32 KiB).
- */
-#define MAX_WINDOW_BITS 15
-
-/**
- * Compressed output is framed in pieces of at most this many bytes.
- */
-#define OUT_CHUNK (16 * 1024)
-
-/**
  * A result code: `WS_OK` (0) on success, otherwise one of the `WS_ERROR_*` values, which are
  * the Win32/WinHTTP numbers of the same meaning.
  */
@@ -362,6 +352,12 @@ typedef uint64_t ws_handle;
 #define WS_ERROR_INVALID_OPERATION 4317
 
 /**
+ * The process has no file descriptors left (`EMFILE`/`ENFILE`: every handle needs one or two);
+ * close handles or raise `RLIMIT_NOFILE`. WinHTTP's `ERROR_WINHTTP_OUT_OF_HANDLES`.
+ */
+#define WS_ERROR_OUT_OF_HANDLES 12001
+
+/**
  * A timeout option expired.
  */
 #define WS_ERROR_TIMEOUT 12002
@@ -377,7 +373,7 @@ typedef uint64_t ws_handle;
 #define WS_ERROR_INVALID_URL 12005
 
 /**
- * The URL's scheme is not `ws` (or `wss`, once TLS is built in).
+ * The URL's scheme is not `ws` or `wss`.
  */
 #define WS_ERROR_UNRECOGNIZED_SCHEME 12006
 
@@ -432,11 +428,6 @@ typedef uint64_t ws_handle;
  * The TLS handshake or a certificate check failed.
  */
 #define WS_ERROR_SECURE_FAILURE 12175
-
-/**
- * The end of a sync flush, which the sender removes and the receiver puts back (§7.2.1).
- */
-#define TAIL { 0, 0, 255, 255, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -665,7 +656,10 @@ ws_error ws_listen(const char *url, ws_handle *out_listener);
  * connection handle; `WS_ERROR_INVALID_PARAMETER` when `out_ws` is NULL;
  * `WS_ERROR_INVALID_OPERATION` while another `ws_accept` runs; `WS_ERROR_TIMEOUT` after the
  * listener's `WS_OPTION_RECEIVE_TIMEOUT` (not fatal); `WS_ERROR_OPERATION_CANCELLED` when
- * `ws_close_handle` closes the listener meanwhile.
+ * `ws_close_handle` closes the listener meanwhile. When a valid request arrives but its
+ * connection cannot be set up (the process is out of descriptors), the client is answered
+ * with HTTP 503 (never with a 101) and `ws_accept` returns `WS_ERROR_OUT_OF_HANDLES`; the
+ * listener stays usable.
  */
 ws_error ws_accept(ws_handle listener, ws_handle *out_ws);
 

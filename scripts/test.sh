@@ -20,6 +20,9 @@ py="$(bash scripts/setup-test-env.sh --print-python | tail -n 1)"
 env -u WSHANDLE_LIBRARY WSHANDLE_EXPECT_INSTALLED=1 WSHANDLE_REQUIRE_PEERS=1 \
     "$py" -m pytest -p no:cacheprovider -q python/tests
 
+# The documentation site and man pages, warnings as errors, every link checked (scripts/docs.sh).
+bash scripts/docs.sh
+
 # Conformance: Autobahn|Testsuite against both roles, the C programs under ASan + UBSan
 # (docs/conformance.md); fails when any case FAILED.
 bash scripts/autobahn.sh

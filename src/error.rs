@@ -22,13 +22,16 @@ pub const WS_ERROR_INSUFFICIENT_BUFFER: ws_error = 122;
 pub const WS_ERROR_IO_PENDING: ws_error = 997;
 /// The call is not allowed in the handle's state, or a conflicting call is in progress.
 pub const WS_ERROR_INVALID_OPERATION: ws_error = 4317;
+/// The process has no file descriptors left (`EMFILE`/`ENFILE`: every handle needs one or two);
+/// close handles or raise `RLIMIT_NOFILE`. WinHTTP's `ERROR_WINHTTP_OUT_OF_HANDLES`.
+pub const WS_ERROR_OUT_OF_HANDLES: ws_error = 12001;
 /// A timeout option expired.
 pub const WS_ERROR_TIMEOUT: ws_error = 12002;
 /// A bug inside the library (a caught panic); the connection is aborted.
 pub const WS_ERROR_INTERNAL: ws_error = 12004;
 /// The URL cannot be parsed.
 pub const WS_ERROR_INVALID_URL: ws_error = 12005;
-/// The URL's scheme is not `ws` (or `wss`, once TLS is built in).
+/// The URL's scheme is not `ws` or `wss`.
 pub const WS_ERROR_UNRECOGNIZED_SCHEME: ws_error = 12006;
 /// The host name could not be resolved.
 pub const WS_ERROR_NAME_NOT_RESOLVED: ws_error = 12007;
@@ -65,6 +68,7 @@ const NAMES: &[(ws_error, &str)] = &[
     ),
     (WS_ERROR_IO_PENDING, "WS_ERROR_IO_PENDING\0"),
     (WS_ERROR_INVALID_OPERATION, "WS_ERROR_INVALID_OPERATION\0"),
+    (WS_ERROR_OUT_OF_HANDLES, "WS_ERROR_OUT_OF_HANDLES\0"),
     (WS_ERROR_TIMEOUT, "WS_ERROR_TIMEOUT\0"),
     (WS_ERROR_INTERNAL, "WS_ERROR_INTERNAL\0"),
     (WS_ERROR_INVALID_URL, "WS_ERROR_INVALID_URL\0"),
@@ -128,6 +132,18 @@ impl Error {
             detail: detail.into(),
         }
     }
+    /// A system call that needs a descriptor failed: `WS_ERROR_OUT_OF_HANDLES` when the
+    /// process ran out of them, otherwise `code`. `what` says what was being created.
+    pub fn from_io(code: ws_error, what: &str, e: &std::io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(libc::EMFILE) | Some(libc::ENFILE) => Error::new(
+                WS_ERROR_OUT_OF_HANDLES,
+                format!("{what}: the process has no file descriptors left ({e}); close handles or raise RLIMIT_NOFILE"),
+            ),
+            _ => Error::new(code, format!("{what}: {e}")),
+        }
+    }
+
     /// `WS_ERROR_INVALID_PARAMETER`.
     pub fn param(detail: impl Into<String>) -> Self {
         Self::new(WS_ERROR_INVALID_PARAMETER, detail)

@@ -1,7 +1,8 @@
 //! The handle table: generation-checked `uint64_t` handles.
 //!
 //! A handle is `generation << 32 | (slot + 1)`, so 0 is never valid and a handle that was
-//! closed never becomes valid again (its slot's generation moved on). The table lock is held
+//! closed never becomes valid again (its slot's generation moved on, and a slot whose
+//! generations are used up is retired instead of wrapping). The table lock is held
 //! only to look up or change a slot — never across I/O: a call clones the object's `Arc` and
 //! releases the lock before it blocks, and the object is freed when the last call using it
 //! returns.
@@ -123,7 +124,12 @@ pub fn remove(h: u64) -> Result<Object> {
         _ => return Err(invalid(h)),
     };
     let object = slot.object.take().expect("checked above");
-    slot.generation = slot.generation.wrapping_add(1).max(1);
+    if slot.generation == u32::MAX {
+        // Every generation of this slot has been issued: retire it for good rather than let
+        // a wrapped generation make an old handle valid again (16 bytes per 2^32 handles).
+        return Ok(object);
+    }
+    slot.generation += 1;
     t.free.push(index as u32);
     Ok(object)
 }
@@ -150,5 +156,35 @@ mod tests {
         assert_ne!(h, h2);
         assert!(get(h).is_err());
         remove(h2).unwrap();
+    }
+
+    #[test]
+    fn a_slot_is_retired_before_its_generation_wraps() {
+        let c = Arc::new(Connection::open("ws://127.0.0.1:1/").unwrap());
+        let h = insert(Object::Connection(c.clone()));
+        let index = (h & 0xFFFF_FFFF) as usize - 1;
+        // fast-forward this slot to its last generation
+        let last = {
+            let mut t = TABLE.lock();
+            t.slots[index].generation = u32::MAX;
+            (u64::from(u32::MAX) << 32) | (index as u64 + 1)
+        };
+        assert!(get(h).is_err());
+        assert!(get(last).is_ok());
+        remove(last).unwrap();
+        assert!(!TABLE.lock().free.contains(&(index as u32)), "slot reused");
+        // no handle issued from now on is one that was issued before
+        let mut issued = Vec::new();
+        for _ in 0..4 {
+            let n = insert(Object::Connection(c.clone()));
+            assert_ne!(n & 0xFFFF_FFFF, index as u64 + 1);
+            issued.push(n);
+        }
+        for gen in [1u64, 2, u64::from(u32::MAX)] {
+            assert!(get((gen << 32) | (index as u64 + 1)).is_err());
+        }
+        for n in issued {
+            remove(n).unwrap();
+        }
     }
 }

@@ -81,11 +81,13 @@ fn peer(mut c: RawConn, seed: u64, lib_is_client: bool) -> PeerReport {
         match c.read_frame() {
             Ok(f) => {
                 frames += 1;
-                // After its close frame the library sends nothing, except pongs it owes:
-                // RFC 6455 §5.5.2 says a ping is answered unless the peer's close arrived,
-                // and API.md has ws_close answer pings while it waits.
+                // After its close frame the library sends no data, only control frames:
+                // pongs it owes (RFC 6455 §5.5.2 says a ping is answered unless the peer's
+                // close arrived, and API.md has ws_close answer pings while it waits) and its
+                // empty keepalive pings (dead-peer detection goes on after ws_shutdown).
                 let owed_pong = f.opcode == raw::OP_PONG && pings_out > 0;
-                if lib_closed && !owed_pong {
+                let keepalive = f.opcode == raw::OP_PING && f.payload.is_empty();
+                if lib_closed && !owed_pong && !keepalive {
                     problems.push(format!("a frame after the library's close frame: {f:?}"));
                 }
                 if f.opcode == raw::OP_PONG {

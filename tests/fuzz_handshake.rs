@@ -460,9 +460,18 @@ fn request(rng: &mut Rng) -> (Vec<u8>, Option<u16>, String) {
 
 /// Handshakes progress while a `ws_accept` runs (the listener drives them in that call), so,
 /// as a real server does, one thread accepts all the time and hands the connections over.
-fn accept_loop(l: ws_handle) -> (mpsc::Receiver<ws_handle>, std::thread::JoinHandle<ws_error>) {
+/// Returns the connections, the thread and its id (to know when it waits inside ws_accept).
+fn accept_loop(
+    l: ws_handle,
+) -> (
+    mpsc::Receiver<ws_handle>,
+    std::thread::JoinHandle<ws_error>,
+    i32,
+) {
     let (tx, rx) = mpsc::channel();
+    let (tid_tx, tid_rx) = mpsc::channel();
     let t = std::thread::spawn(move || loop {
+        let _ = tid_tx.send(gettid());
         let mut h = 0;
         let code = ws_accept(l, &mut h);
         if code != WS_OK {
@@ -472,7 +481,8 @@ fn accept_loop(l: ws_handle) -> (mpsc::Receiver<ws_handle>, std::thread::JoinHan
             ws_close_handle(h);
         }
     });
-    (rx, t)
+    let tid = tid_rx.recv().unwrap();
+    (rx, t, tid)
 }
 
 fn accept_one(accepted: &mpsc::Receiver<ws_handle>, ctx: &str) -> ws_handle {
@@ -489,7 +499,7 @@ fn upgrade_requests_to_a_listener() {
     assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
     set_u32(l, WS_OPTION_RECEIVE_TIMEOUT, 3_000);
     let port = local_port(l);
-    let (accepted, acceptor) = accept_loop(l);
+    let (accepted, acceptor, acceptor_tid) = accept_loop(l);
     let mut seeds = Rng::new(master);
     let start = Instant::now();
     let (mut n, mut good) = (0u64, 0u64);
@@ -554,6 +564,9 @@ fn upgrade_requests_to_a_listener() {
             good += 1;
         }
     }
+    // close the listener while the acceptor waits inside ws_accept (not between two calls,
+    // where the next call would rightly say WS_ERROR_INVALID_HANDLE)
+    wait_blocked(acceptor_tid);
     assert_code!(ws_close_handle(l), WS_OK);
     assert_code!(acceptor.join().unwrap(), WS_ERROR_OPERATION_CANCELLED);
     assert!(

@@ -125,6 +125,25 @@ fn versions_match_cargo_toml() {
 }
 
 #[test]
+fn the_header_declares_only_the_api_namespace() {
+    // cbindgen exports every public constant of the crate: an internal one (a buffer size)
+    // must never become a macro in users' programs.
+    let header = std::fs::read_to_string(repo().join("include/wshandle.h")).unwrap();
+    let foreign: Vec<&str> = header
+        .lines()
+        .filter_map(|l| l.strip_prefix("#define "))
+        .map(|l| l.split([' ', '(']).next().unwrap_or(""))
+        .filter(|name| {
+            !(name.starts_with("WS_") || name.starts_with("WSHANDLE_") || *name == "WSHANDLE_H")
+        })
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "macros outside WS_/WSHANDLE_: {foreign:?}"
+    );
+}
+
+#[test]
 fn only_ws_symbols_are_exported() {
     let lib = target_dir().join("libwshandle.so");
     let out = Command::new("nm")

@@ -31,14 +31,6 @@ enum Tool {
     Valgrind,
 }
 
-const ASAN_FLAGS: [&str; 5] = [
-    "-fsanitize=address,undefined",
-    "-fno-omit-frame-pointer",
-    "-fno-sanitize-recover=all",
-    "-g",
-    "-O1",
-];
-
 /// The program built for `tool`, once per test process.
 fn exe(name: &str, tool: Tool) -> PathBuf {
     static BUILT: Mutex<Vec<(String, bool, PathBuf)>> = Mutex::new(Vec::new());

@@ -13,13 +13,6 @@ use wshandle::protocol::frame::{parse_header, write_frame, Opcode};
 
 const PROMPT: Duration = Duration::from_millis(100);
 
-fn listen(url: &str) -> (ws_handle, u16) {
-    let url = CString::new(url).unwrap();
-    let mut l = 0;
-    assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
-    (l, local_port(l))
-}
-
 fn accept(l: ws_handle) -> ws_handle {
     let mut h = 0;
     assert_code!(ws_accept(l, &mut h), WS_OK);

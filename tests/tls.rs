@@ -283,27 +283,7 @@ impl Drop for Tinyproxy {
 #[test]
 fn an_http_connect_proxy_carries_ws_and_wss() {
     let proxy = Tinyproxy::start("");
-    for secure in [false, true] {
-        let mut peer = if secure {
-            tls_peer(&PKI.good)
-        } else {
-            Peer::ws("echo", &[])
-        };
-        let scheme = if secure { "wss" } else { "ws" };
-        let h = open(&format!("{scheme}://127.0.0.1:{}/via-proxy", peer.port));
-        set_u32(h, WS_OPTION_CONNECT_TIMEOUT, 10_000);
-        assert_code!(set_str(h, WS_OPTION_PROXY, &proxy.url()), WS_OK);
-        assert_code!(set_str(h, WS_OPTION_TLS_CA_FILE, path(&PKI.ca)), WS_OK);
-        assert_code!(ws_connect(h), WS_OK);
-        assert_eq!(peer.event("request")["path"], "/via-proxy");
-        assert_code!(send(h, WS_BUFFER_UTF8_MESSAGE, b"through the proxy"), WS_OK);
-        assert_eq!(
-            recv_message(h),
-            (b"through the proxy".to_vec(), WS_BUFFER_UTF8_MESSAGE)
-        );
-        assert_code!(close(h, 1000, b""), WS_OK);
-        ws_close_handle(h);
-    }
+    echo_through(&proxy.url(), "/via-proxy");
 }
 
 #[test]
@@ -317,6 +297,117 @@ fn a_proxy_that_refuses_connect() {
     assert_code!(ws_connect(h), WS_ERROR_CANNOT_CONNECT);
     assert!(last_error().contains("HTTP 403"), "{}", last_error());
     ws_close_handle(h);
+}
+
+/// A raw CONNECT proxy (in this process) that answers with `answer` — which may hold
+/// interim answers and many headers — in pieces of `piece` bytes, then tunnels to the
+/// requested target. The request's target is checked.
+fn raw_proxy(answer: Vec<u8>, piece: usize) -> common::raw::RawServer {
+    use std::io::Write;
+    common::raw::RawServer::start(move |mut client| {
+        let Ok((head, early)) = common::raw::read_head(&mut client, Vec::new(), 16 * 1024) else {
+            return;
+        };
+        let target = head
+            .strip_prefix("CONNECT ")
+            .and_then(|r| r.split(' ').next())
+            .expect("a CONNECT request")
+            .to_owned();
+        assert!(early.is_empty(), "the client sent before the answer");
+        let Ok(mut server) = std::net::TcpStream::connect(&target) else {
+            return;
+        };
+        for chunk in answer.chunks(piece) {
+            if client.write_all(chunk).is_err() {
+                return;
+            }
+        }
+        let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+        let up = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut c2, &mut s2);
+            let _ = s2.shutdown(std::net::Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut server, &mut client);
+        let _ = client.shutdown(std::net::Shutdown::Write);
+        let _ = up.join();
+    })
+}
+
+/// Connects through the proxy at `proxy_url` to an echo peer on `path`, over ws:// and
+/// wss://, and echoes one message.
+fn echo_through(proxy_url: &str, path: &str) {
+    for secure in [false, true] {
+        let mut peer = if secure {
+            tls_peer(&PKI.good)
+        } else {
+            Peer::ws("echo", &[])
+        };
+        let scheme = if secure { "wss" } else { "ws" };
+        let h = open(&format!("{scheme}://127.0.0.1:{}{path}", peer.port));
+        set_u32(h, WS_OPTION_CONNECT_TIMEOUT, 10_000);
+        assert_code!(set_str(h, WS_OPTION_PROXY, proxy_url), WS_OK);
+        assert_code!(
+            set_str(h, WS_OPTION_TLS_CA_FILE, self::path(&PKI.ca)),
+            WS_OK
+        );
+        assert_code!(ws_connect(h), WS_OK);
+        assert_eq!(peer.event("request")["path"], path);
+        assert_code!(send(h, WS_BUFFER_BINARY_MESSAGE, b"tunnelled"), WS_OK);
+        assert_eq!(
+            recv_message(h),
+            (b"tunnelled".to_vec(), WS_BUFFER_BINARY_MESSAGE)
+        );
+        assert_code!(close(h, 1000, b""), WS_OK);
+        ws_close_handle(h);
+    }
+}
+
+#[test]
+fn a_proxy_may_send_interim_answers_before_its_200() {
+    // 100 Continue and 102 Processing, then the 200: all at once, and a byte at a time
+    let answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX-Step: 1\r\n\r\nHTTP/1.1 200 Connection established\r\n\r\n".to_vec();
+    for piece in [usize::MAX, 1] {
+        let proxy = raw_proxy(answer.clone(), piece);
+        echo_through(&format!("http://127.0.0.1:{}", proxy.port), "/raw-proxy");
+    }
+}
+
+#[test]
+fn a_proxy_answer_with_a_hundred_headers() {
+    let mut answer = b"HTTP/1.0 200 Connection established\r\n".to_vec();
+    for i in 0..100 {
+        answer.extend(format!("X-Proxy-Header-{i}: value {i}\r\n").bytes());
+    }
+    answer.extend_from_slice(b"\r\n");
+    let proxy = raw_proxy(answer, 1000);
+    echo_through(&format!("http://127.0.0.1:{}", proxy.port), "/raw-proxy");
+}
+
+#[test]
+fn a_proxy_answer_that_is_refused() {
+    // a final answer after an interim one; a head over 16 KiB; garbage
+    let mut long = b"HTTP/1.1 200 OK\r\n".to_vec();
+    long.extend(format!("X-Long: {}\r\n\r\n", "x".repeat(16 * 1024)).bytes());
+    for (answer, detail) in [
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 407 Proxy Authentication Required\r\n\r\n"
+                .to_vec(),
+            "HTTP 407 Proxy Authentication Required",
+        ),
+        (long, "longer than 16384 bytes"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n\r\n".to_vec(), "not valid HTTP"),
+    ] {
+        let proxy = raw_proxy(answer, 512);
+        let peer = Peer::ws("echo", &[]);
+        let h = open(&peer.url("/"));
+        set_u32(h, WS_OPTION_CONNECT_TIMEOUT, 10_000);
+        let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
+        assert_code!(set_str(h, WS_OPTION_PROXY, &proxy_url), WS_OK);
+        assert_code!(ws_connect(h), WS_ERROR_CANNOT_CONNECT);
+        assert!(last_error().contains(detail), "{detail}: {}", last_error());
+        assert_eq!(state(h), WS_STATE_NONE);
+        ws_close_handle(h);
+    }
 }
 
 #[test]

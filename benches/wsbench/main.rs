@@ -11,6 +11,7 @@ mod compress;
 mod memory;
 mod scenarios;
 mod serve;
+mod slow;
 mod util;
 
 use std::collections::BTreeMap;
@@ -106,6 +107,17 @@ fn main() {
         }
         Some("serve") => {
             return serve::serve(&args[2], args.get(3).map_or(16, |s| s.parse().unwrap()))
+        }
+        // the listener among slow clients alone: wsbench slow-handshakes [CLIENTS] [ROUNDS]
+        Some("slow-handshakes") => {
+            let n = args.get(2).map_or(1000, |s| s.parse().unwrap());
+            for _ in 0..args.get(3).map_or(1, |s| s.parse().unwrap()) {
+                let (cpu, ms) = slow::slow_handshakes(n);
+                println!(
+                    "{n} slow clients: listener CPU {cpu:.1} % of a core, handshake p50 {ms:.3} ms"
+                );
+            }
+            return;
         }
         // one scenario alone, for profiling: wsbench profile recv|send|pingpong|bulk
         Some("profile") => {
@@ -219,6 +231,21 @@ fn main() {
         }
         r.add("ws_close", "wshandle", "µs", false, close_ws(200));
         deflate_round(&mut r, flip);
+        let (cpu, ms) = slow::slow_handshakes(1000);
+        r.add(
+            "listener CPU, 1000 slow handshakes",
+            "wshandle",
+            "% core",
+            false,
+            cpu,
+        );
+        r.add(
+            "handshake among 1000 slow ones",
+            "wshandle",
+            "ms",
+            false,
+            ms,
+        );
         for c in order(vec!["wshandle", "tungstenite"]) {
             r.add(
                 "memory per idle connection",

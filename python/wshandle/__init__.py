@@ -2,7 +2,7 @@
 
 Blocking calls that are safe from any thread, result codes as exceptions, and both of WinHTTP's
 ways to close: `WebSocket.shutdown` (send your close frame, keep receiving until the peer's)
-and `WebSocket.close` (the whole handshake under one deadline).
+and `WebSocket.close` (the whole handshake under one deadline)::
 
     import wshandle
 
@@ -11,7 +11,7 @@ and `WebSocket.close` (the whole handshake under one deadline).
         print(ws.recv())
     # leaving the block closes (bounded by close_timeout) and releases the handle
 
-The native library is loaded from this package's directory (where `pip install ./python` puts
+The native library is loaded from this package's directory (where ``pip install ./python`` puts
 it), else from ``$WSHANDLE_LIBRARY``.
 """
 
@@ -36,6 +36,7 @@ from ._errors import (
     InvalidOption,
     InvalidParameter,
     InvalidUrl,
+    OutOfHandles,
     ProtocolError,
     SecureFailure,
     Timeout,
@@ -73,6 +74,7 @@ __all__ = [
     "Listener",
     "MAX_CLOSE_REASON_LENGTH",
     "Option",
+    "OutOfHandles",
     "ProtocolError",
     "SecureFailure",
     "State",

@@ -3,8 +3,8 @@
 Every failing C call becomes a `WsError` (or the subclass for its code) carrying ``.code``,
 ``.name`` and ``.detail``, the text of ``ws_last_error_message`` read on the same thread right
 after the call. Subclasses also derive from the built-in exception people already catch:
-`Timeout` is a `TimeoutError`, `CannotConnect` and `ConnectionLost` are `ConnectionError`s,
-`InvalidParameter` and `InvalidUrl` are `ValueError`s.
+`Timeout` is a `TimeoutError`, `CannotConnect` and `ConnectionLost` are each a `ConnectionError`,
+`InvalidParameter` and `InvalidUrl` each a `ValueError`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ __all__ = [
     "CannotConnect",
     "ConnectionLost",
     "ProtocolError",
+    "OutOfHandles",
     "SecureFailure",
 ]
 
@@ -110,6 +111,11 @@ class ProtocolError(WsError):
     bad frame, invalid UTF-8, oversized message). It was sent 1002/1007/1009; aborted."""
 
 
+class OutOfHandles(WsError, OSError):
+    """WS_ERROR_OUT_OF_HANDLES: the process has no file descriptors left (EMFILE/ENFILE);
+    close connections or raise the open-files limit (``ulimit -n``)."""
+
+
 class SecureFailure(WsError):
     """WS_ERROR_SECURE_FAILURE: the TLS handshake or a certificate check failed (the detail
     says why: unknown issuer, expired, wrong name, ...)."""
@@ -121,6 +127,7 @@ _CLASSES: Dict[int, Type[WsError]] = {
     ErrorCode.INVALID_OPERATION: InvalidOperation,
     ErrorCode.INCORRECT_HANDLE_STATE: IncorrectHandleState,
     ErrorCode.TIMEOUT: Timeout,
+    ErrorCode.OUT_OF_HANDLES: OutOfHandles,
     ErrorCode.INVALID_URL: InvalidUrl,
     ErrorCode.UNRECOGNIZED_SCHEME: InvalidUrl,
     ErrorCode.INVALID_OPTION: InvalidOption,

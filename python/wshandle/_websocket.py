@@ -324,7 +324,7 @@ class WebSocket(_Handle):
     """A WebSocket connection handle (client from `connect`, server side from
     `Listener.accept`).
 
-    Use it as a context manager: on exit it `close`s (the full, bounded handshake) if the
+    Use it as a context manager: on exit it calls `close` (the full, bounded handshake) if the
     connection is still open and always releases the handle. One thread may receive while
     another sends; `close` from any thread cancels a blocked `recv` (`Cancelled`).
     """
@@ -691,7 +691,7 @@ class WebSocket(_Handle):
 
 
 class Listener(_Handle):
-    """A listening socket (``ws_listen``) that hands out server-side `WebSocket`s with
+    """A listening socket (``ws_listen``) that hands out server-side `WebSocket` objects with
     `accept`. A context manager: releases the handle on exit. `close` (or `close_handle`) from
     another thread cancels a waiting `accept` (`Cancelled`); accepted connections live on."""
 

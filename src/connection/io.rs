@@ -21,9 +21,10 @@ impl Signals {
     /// New, unsignalled.
     pub fn new() -> Result<Self> {
         let waker = Waker::new().map_err(|e| {
-            Error::new(
+            Error::from_io(
                 crate::error::WS_ERROR_NOT_ENOUGH_MEMORY,
-                format!("cannot create a wake-up descriptor (out of file descriptors?): {e}"),
+                "cannot create the handle's wake-up descriptor",
+                &e,
             )
         })?;
         Ok(Signals {
@@ -186,6 +187,30 @@ pub fn read_some(
                 sig.check()?;
                 return Err(Error::connection(format!("reading {what} failed: {e}")));
             }
+        }
+    }
+}
+
+/// Reads what arrives and hands it to `feed` (a sans-IO exchange) until `feed` has an
+/// answer. Reads take whatever is there (up to 4 KiB): `feed` keeps the bytes that follow
+/// its answer for the next layer. `eof` is the error for a stream that ends first.
+pub fn read_until<T>(
+    t: &Transport,
+    sig: &Signals,
+    deadline: Option<Instant>,
+    what: &str,
+    option: &str,
+    eof: &dyn Fn() -> Error,
+    mut feed: impl FnMut(&[u8]) -> Result<Option<T>>,
+) -> Result<T> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = read_some(t, sig, &mut chunk, deadline, what, option)?;
+        if n == 0 {
+            return Err(eof());
+        }
+        if let Some(answer) = feed(&chunk[..n])? {
+            return Ok(answer);
         }
     }
 }

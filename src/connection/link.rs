@@ -23,10 +23,11 @@ use crate::protocol::frame::{self, ControlPayload, Opcode};
 use crate::protocol::recv::{Event, Receiver};
 use crate::protocol::send::Framer;
 use crate::protocol::{MessageKind, Role, Violation};
-use crate::transport::Transport;
+use crate::transport::{buffers, Transport};
 
-/// Size of the input buffer: one read can bring in many small frames.
-const RX_BUF: usize = 64 * 1024;
+/// After a send, an output buffer larger than this (a large masked message) is released, so
+/// an idle connection keeps at most this much for its next small frames.
+const TX_KEEP: usize = 4 * 1024;
 /// Payload at least this large is read straight into the caller's buffer.
 const DIRECT_MIN: usize = 16 * 1024;
 /// Large payloads are masked and written in pieces of this size, so memory stays bounded.
@@ -34,6 +35,11 @@ pub(super) const TX_CHUNK: usize = 256 * 1024;
 /// How long a client waits for the server to close TCP after the close handshake
 /// (RFC 6455 §7.1.1), never past the call's deadline.
 const CLIENT_FIN_WAIT: Duration = Duration::from_secs(1);
+
+/// How long a receiver that found a protocol violation waits for a sender to finish its frame
+/// before it gives up on sending the close frame (a sender between two messages releases the
+/// sending side within microseconds; one blocked by a peer that does not read never does).
+const VIOLATION_TX_WAIT: Duration = Duration::from_millis(50);
 
 /// What a receive produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +59,9 @@ pub enum Got {
 
 pub(super) struct RxSide {
     pub(super) receiver: Receiver,
-    buf: Vec<u8>,
+    /// Taken from [`buffers`] when a read needs it, given back when it holds no unread bytes
+    /// (empty: none held).
+    buf: Box<[u8]>,
     start: usize,
     end: usize,
     /// A close frame held back because data was returned first.
@@ -146,7 +154,7 @@ impl Link {
     pub fn new(t: Transport, role: Role, max_message: u64, leftover: &[u8]) -> Link {
         let mut rx = RxSide {
             receiver: Receiver::new(role, max_message),
-            buf: Vec::new(),
+            buf: Box::default(),
             start: 0,
             end: 0,
             pending_close: None,
@@ -155,7 +163,11 @@ impl Link {
             poll_first: false,
         };
         if !leftover.is_empty() {
-            rx.buf = vec![0; RX_BUF.max(leftover.len())];
+            rx.buf = if leftover.len() <= buffers::BUF_SIZE {
+                buffers::take()
+            } else {
+                vec![0; leftover.len()].into_boxed_slice()
+            };
             rx.buf[..leftover.len()].copy_from_slice(leftover);
             rx.end = leftover.len();
         }
@@ -197,7 +209,7 @@ impl Link {
     /// A fresh masking key for a client, none for a server.
     pub(super) fn mask(&self) -> Option<[u8; 4]> {
         match self.role {
-            Role::Client => Some(rand::random()),
+            Role::Client => Some(crate::protocol::mask_key()),
             Role::Server => None,
         }
     }
@@ -222,21 +234,21 @@ impl Link {
         Error::connection(detail)
     }
 
-    /// The peer broke the protocol: answer with a close frame where the transport still
-    /// allows, then abort.
-    fn violated(&self, sig: &Signals, to: &Timeouts, v: Violation) -> Error {
+    /// The peer broke the protocol: answer with a close frame where the transport allows it
+    /// at once, then abort. It allows it when the sending side is free within
+    /// [`VIOLATION_TX_WAIT`] (nothing may come between a frame's bytes, and a sender blocked
+    /// by a peer that does not read would hold us for its whole timeout) and the socket takes
+    /// the frame without waiting. The violation is reported at once either way; a blocked
+    /// sender fails when the transport is torn down.
+    fn violated(&self, sig: &Signals, v: Violation) -> Error {
         self.update(|hs| hs.abort());
-        let wait = to
-            .duration(Opt::CloseTimeout)
-            .unwrap_or(Duration::from_secs(1));
-        // Wait for a sender to finish its frame (never for the receiver: we are it). A close
-        // frame already on the wire (ws_shutdown) is not followed by a second one; a sender
-        // that has not started sees ABORTED and sends nothing.
-        if let Some(mut tx) = self.tx.try_lock_for(wait) {
+        // A close frame already on the wire (ws_shutdown) is not followed by a second one; a
+        // sender that has not started sees ABORTED and sends nothing.
+        if let Some(mut tx) = self.tx.try_lock_for(VIOLATION_TX_WAIT) {
             if !self.close_written.load(Ordering::SeqCst) {
                 let payload = close::status_only(v.status);
-                let limit = Limit::At(Some(Instant::now() + wait));
-                let _ = self.write_control(&mut tx, sig, Opcode::Close, payload.as_slice(), limit);
+                let now = Limit::At(Some(Instant::now()));
+                let _ = self.write_control(&mut tx, sig, Opcode::Close, payload.as_slice(), now);
             }
             self.teardown_now(); // still holding tx: nothing can follow the close frame
         } else {
@@ -401,8 +413,11 @@ impl Link {
 
     fn keepalive_due(&self, rx: &RxSide, to: &Timeouts) -> Option<Instant> {
         let interval = to.duration(Opt::KeepaliveInterval)?;
-        if matches!(self.state(), State::CloseSent | State::Closed) {
-            return None; // the peer's close is what we wait for now
+        // After our close (CLOSE_SENT) pings go on: RFC 6455 forbids only data frames after a
+        // close frame, and without them a peer that vanished after ws_shutdown would keep the
+        // receive waiting forever.
+        if matches!(self.state(), State::Closed | State::Aborted) {
+            return None;
         }
         Some(match (rx.ping_sent, to.duration(Opt::KeepaliveTimeout)) {
             (None, _) => rx.last_rx + interval,
@@ -461,7 +476,7 @@ impl Link {
                 let (used, ev) = rx
                     .receiver
                     .feed(&rx.buf[rx.start..rx.end], &mut out[filled..])
-                    .map_err(|v| self.violated(sig, to, v))?;
+                    .map_err(|v| self.violated(sig, v))?;
                 rx.start += used;
                 match ev {
                     None => break,
@@ -529,7 +544,7 @@ impl Link {
                                 Ok(Some(Got::Data { n, kind, end }))
                             }
                             Ok(_) => unreachable!("direct payload is always data"),
-                            Err(v) => Err(self.violated(sig, to, v)),
+                            Err(v) => Err(self.violated(sig, v)),
                         };
                     }
                     other => other,
@@ -565,6 +580,7 @@ impl Link {
             } else {
                 None
             };
+            rx.release_if_empty(); // about to wait: hold no buffer meanwhile
             let wake_at = match (deadline, keepalive) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -587,11 +603,12 @@ impl RxSide {
         self.ping_sent = None;
     }
 
-    /// Makes room at the end of the input buffer (allocating it on first use). Only a partial
-    /// frame header (under 14 bytes) is ever left over, so compaction moves little.
+    /// Makes room at the end of the input buffer (taking one from the pool when none is
+    /// held). Only a partial frame header (under 14 bytes) is ever left over, so moving it
+    /// costs little.
     fn make_room(&mut self) {
         if self.buf.is_empty() {
-            self.buf = vec![0; RX_BUF];
+            self.buf = buffers::take();
         }
         if self.start == self.end {
             self.start = 0;
@@ -600,6 +617,26 @@ impl RxSide {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
+        }
+    }
+
+    /// Gives the input buffer back to the pool when it holds no unread bytes: when a receive
+    /// returns (an idle connection holds none) and before a wait.
+    pub(super) fn release_if_empty(&mut self) {
+        if self.start == self.end && !self.buf.is_empty() {
+            buffers::give(std::mem::take(&mut self.buf));
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+}
+
+impl TxSide {
+    /// Releases an output buffer that a large message grew (after the send).
+    pub(super) fn trim(&mut self) {
+        if self.sent == self.out.len() && self.out.capacity() > TX_KEEP {
+            self.out = Vec::new();
+            self.sent = 0;
         }
     }
 }

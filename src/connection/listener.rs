@@ -3,7 +3,10 @@
 //!
 //! Handshakes in progress are kept across `ws_accept` calls and driven together with one
 //! poll, so a slow or broken client (a wrong path, garbage, a request that never completes, a
-//! failed TLS handshake) never delays a good one.
+//! failed TLS handshake) never delays a good one. Only the descriptors that poll reports
+//! ready are read, and each request is scanned only where new bytes arrived
+//! ([`ServerHandshake`]), so a thousand clients trickling partial requests cost the listener
+//! their bytes, not their bytes times the wake-ups.
 
 use std::io::ErrorKind;
 use std::net::TcpListener;
@@ -13,13 +16,15 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::handshake::{answer_request, Headers, Verdict, MAX_HEAD};
 use super::io::{write_all, Limit, Signals};
 use super::link::{Busy, Link};
 use super::options::{parse_subprotocols, DeflateOptions, Opt, Timeouts, Value};
 use super::url::WsUrl;
 use super::Connection;
 use crate::error::{Error, Result, WS_ERROR_CANNOT_CONNECT, WS_ERROR_INVALID_OPTION};
+use crate::protocol::deflate::Agreed;
+use crate::protocol::handshake::server::{unavailable, Policy, ServerHandshake, Verdict};
+use crate::protocol::handshake::Headers;
 use crate::protocol::Role;
 use crate::transport::tls::{self, TlsOptions};
 use crate::transport::{self, Transport};
@@ -31,7 +36,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 struct Pending {
     t: Transport,
-    head: Vec<u8>,
+    hs: ServerHandshake,
     deadline: Option<Instant>,
     /// An error response being written before the connection is dropped.
     reply: Option<(Vec<u8>, usize)>,
@@ -39,10 +44,11 @@ struct Pending {
 
 /// A valid upgrade request, ready to be answered with 101.
 struct Ready {
-    used: usize,
     response: Vec<u8>,
     subprotocol: Option<String>,
     headers: Headers,
+    /// permessage-deflate's answer and what it agreed.
+    deflate: Option<(String, Agreed)>,
 }
 
 enum Step {
@@ -77,12 +83,8 @@ impl Listener {
     pub fn bind(url: &str) -> Result<Listener> {
         let url = WsUrl::parse(url)?;
         let addrs = transport::resolve(&url.host, url.port, None, &|| false)?;
-        let cannot = |e: std::io::Error| {
-            Error::new(
-                WS_ERROR_CANNOT_CONNECT,
-                format!("cannot listen on {}:{}: {e}", url.host, url.port),
-            )
-        };
+        let what = format!("cannot listen on {}:{}", url.host, url.port);
+        let cannot = |e: std::io::Error| Error::from_io(WS_ERROR_CANNOT_CONNECT, &what, &e);
         let sock = TcpListener::bind(&addrs[..]).map_err(cannot)?;
         sock.set_nonblocking(true).map_err(cannot)?;
         Ok(Listener {
@@ -156,7 +158,9 @@ impl Listener {
     }
 
     /// `ws_accept`: blocks until one client completes a valid upgrade on our path, or
-    /// `WS_OPTION_RECEIVE_TIMEOUT` passes, or the listener is closed.
+    /// `WS_OPTION_RECEIVE_TIMEOUT` passes, or the listener is closed. When a valid request
+    /// comes in but its connection cannot be set up (out of descriptors), the client is
+    /// answered with 503 and the failure is returned.
     pub fn accept(&self) -> Result<Connection> {
         let _busy = Busy::take(
             &self.accept_busy,
@@ -164,39 +168,35 @@ impl Listener {
         )?;
         let server_tls = self.server_tls()?;
         let deadline = self.timeouts.deadline(Opt::ReceiveTimeout);
+        let path = self.url.path_only();
         let mut pending = self.pending.lock();
         let mut backoff: Option<Instant> = None;
         let mut last_error: Option<std::io::Error> = None;
         loop {
             self.sig.check()?;
-            if let Err(e) = self.take_new(&mut pending, &server_tls) {
+            let (fresh, error) = self.take_new(&mut pending, &server_tls);
+            if let Some(e) = error {
                 backoff = Some(Instant::now() + ACCEPT_BACKOFF);
                 last_error = Some(e);
             }
-            let mut i = 0;
-            while i < pending.len() {
-                match self.progress(&mut pending[i]) {
-                    Step::Wait => i += 1,
-                    Step::Drop => {
-                        pending.swap_remove(i);
-                    }
-                    Step::Ready(ready) => {
-                        let p = pending.swap_remove(i);
-                        // a client that vanished mid-handshake is just dropped
-                        if let Ok(conn) = self.finish(p, ready) {
-                            return Ok(conn);
-                        }
-                    }
+            // a new client's request may be there already
+            let n = pending.len();
+            for i in (n - fresh..n).rev() {
+                if let Some(conn) = self.drive(&mut pending, i, &path)? {
+                    return Ok(conn);
                 }
             }
             // Out of descriptors (EMFILE and the like): the connection stays queued and the
             // listening socket stays readable, so look away from it for a moment instead of
             // spinning.
             let backing_off = backoff.is_some_and(|b| Instant::now() < b);
-            let mut fds = vec![
-                transport::pollfd(self.sig.waker.as_raw_fd(), true, false),
-                transport::pollfd(self.sock.as_raw_fd(), !backing_off, false),
-            ];
+            let mut fds = Vec::with_capacity(pending.len() + 2);
+            fds.push(transport::pollfd(self.sig.waker.as_raw_fd(), true, false));
+            fds.push(transport::pollfd(
+                self.sock.as_raw_fd(),
+                !backing_off,
+                false,
+            ));
             fds.extend(pending.iter().map(|p| {
                 let writing = p.reply.is_some() || p.t.has_pending_output();
                 transport::pollfd(p.t.raw_fd(), p.reply.is_none(), writing)
@@ -212,6 +212,17 @@ impl Listener {
             };
             transport::poll(&mut fds, wake_at)
                 .map_err(|e| Error::connection(format!("poll failed: {e}")))?;
+            // Drive only the handshakes that poll reported ready, and those whose time is up
+            // (from the end: removing entry i moves one that was already looked at).
+            let now = Instant::now();
+            for i in (0..pending.len()).rev() {
+                let ready = fds[i + 2].revents != 0;
+                if ready || pending[i].deadline.is_some_and(|d| now >= d) {
+                    if let Some(conn) = self.drive(&mut pending, i, &path)? {
+                        return Ok(conn);
+                    }
+                }
+            }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 let why =
                     last_error.map_or(String::new(), |e| format!("; accepting failed with: {e}"));
@@ -222,26 +233,28 @@ impl Listener {
         }
     }
 
-    /// Accepts every connection waiting in the kernel's queue. An error other than "none
-    /// left" (out of descriptors or memory) is returned so the caller backs off.
+    /// Accepts every connection waiting in the kernel's queue; they are added at the end of
+    /// `pending`. Returns how many were added, and an error other than "none left" (out of
+    /// descriptors or memory) so that the caller backs off.
     fn take_new(
         &self,
         pending: &mut Vec<Pending>,
         server_tls: &Option<Arc<rustls::ServerConfig>>,
-    ) -> std::io::Result<()> {
+    ) -> (usize, Option<std::io::Error>) {
         // A request must complete within the receive timeout, or the connect timeout when
         // there is none, so a client that never finishes cannot hold a slot for ever.
         let limit = self
             .timeouts
             .duration(Opt::ReceiveTimeout)
             .or_else(|| self.timeouts.duration(Opt::ConnectTimeout));
+        let mut fresh = 0;
         loop {
             let stream = match self.sock.accept() {
                 Ok((stream, _)) => stream,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return (fresh, None),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
-                Err(e) => return Err(e),
+                Err(e) => return (fresh, Some(e)),
             };
             let t = match server_tls {
                 Some(config) => rustls::ServerConnection::new(config.clone())
@@ -255,16 +268,44 @@ impl Listener {
             }
             pending.push(Pending {
                 t,
-                head: Vec::new(),
+                hs: ServerHandshake::default(),
                 deadline: limit.map(|d| Instant::now() + d),
                 reply: None,
             });
+            fresh = (fresh + 1).min(pending.len());
+        }
+    }
+
+    /// Moves handshake `i` forward; a connection once it is accepted. Entry `i` may be
+    /// removed (swapped with the last one).
+    fn drive(
+        &self,
+        pending: &mut Vec<Pending>,
+        i: usize,
+        path: &str,
+    ) -> Result<Option<Connection>> {
+        match self.progress(&mut pending[i], path) {
+            Step::Wait => Ok(None),
+            Step::Drop => {
+                pending.swap_remove(i);
+                Ok(None)
+            }
+            Step::Ready(ready) => {
+                let p = pending.swap_remove(i);
+                self.finish(p, ready, pending)
+            }
         }
     }
 
     /// Moves one handshake forward without blocking (for TLS, reading drives the TLS
     /// handshake too).
-    fn progress(&self, p: &mut Pending) -> Step {
+    fn progress(&self, p: &mut Pending, path: &str) -> Step {
+        if p.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Step::Drop;
+        }
+        if p.t.has_pending_output() && p.t.flush().is_err() {
+            return Step::Drop;
+        }
         if let Some((response, sent)) = &mut p.reply {
             while *sent < response.len() {
                 match p.t.write(&response[*sent..]) {
@@ -278,88 +319,98 @@ impl Listener {
                 _ => Step::Drop, // the error response is out: close
             };
         }
-        if p.deadline.is_some_and(|d| Instant::now() >= d) {
-            return Step::Drop;
-        }
         let mut chunk = [0u8; 4096];
         loop {
-            let room = (MAX_HEAD - p.head.len()).min(chunk.len());
-            if room == 0 {
-                break;
-            }
-            match p.t.read(&mut chunk[..room]) {
+            let n = match p.t.read(&mut chunk) {
                 Ok(0) => return Step::Drop,
-                Ok(n) => p.head.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Wait,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => return Step::Drop, // includes a failed TLS handshake
-            }
-        }
-        let accepted = self.config.lock().subprotocols.clone();
-        match answer_request(&p.head, &self.url.path_only(), &accepted) {
-            None => Step::Wait,
-            Some((_, Verdict::Reject { response })) => {
-                p.reply = Some((response, 0));
-                self.progress(p)
-            }
-            Some((
-                used,
-                Verdict::Accept {
+            };
+            let verdict = {
+                let c = self.config.lock();
+                let policy = Policy {
+                    path,
+                    subprotocols: &c.subprotocols,
+                    deflate: c.deflate.offered(),
+                };
+                p.hs.feed(&chunk[..n], policy)
+            };
+            match verdict {
+                None => {}
+                Some(Verdict::Reject { response }) => {
+                    p.reply = Some((response, 0));
+                    return self.progress(p, path);
+                }
+                Some(Verdict::Accept {
                     response,
                     subprotocol,
                     headers,
-                },
-            )) => Step::Ready(Ready {
-                used,
-                response,
-                subprotocol,
-                headers,
-            }),
+                    deflate,
+                }) => {
+                    return Step::Ready(Ready {
+                        response,
+                        subprotocol,
+                        headers,
+                        deflate,
+                    })
+                }
+            }
         }
     }
 
-    /// Sends the 101 response and wraps the transport as a server-side connection.
-    fn finish(&self, p: Pending, mut ready: Ready) -> Result<Connection> {
-        let limit = Limit::At(p.deadline);
-        let (max_message, deflate) = {
-            let c = self.config.lock();
-            (c.max_message, c.deflate)
+    /// Sets up the connection, then sends the 101 response and starts it. When the set-up
+    /// fails, the client is answered with 503 instead (queued in `pending` if it cannot be
+    /// written at once) and the failure is returned; a client that vanished before its 101
+    /// went out is dropped (`Ok(None)`).
+    fn finish(
+        &self,
+        mut p: Pending,
+        ready: Ready,
+        pending: &mut Vec<Pending>,
+    ) -> Result<Option<Connection>> {
+        let conn = match Connection::server(
+            self.url.clone(),
+            &self.timeouts,
+            ready.subprotocol,
+            ready.headers,
+        ) {
+            Ok(conn) => conn,
+            Err(e) => {
+                p.reply = Some((unavailable(), 0));
+                if let Step::Wait = self.progress(&mut p, "") {
+                    pending.push(p);
+                }
+                return Err(Error::new(
+                    e.code,
+                    format!(
+                        "a client's upgrade request was answered with 503 Service Unavailable: {}",
+                        e.detail
+                    ),
+                ));
+            }
         };
-        let offers: Vec<String> = ready
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-            .collect();
-        let answer = deflate
-            .offered()
-            .and_then(|s| crate::protocol::deflate::answer_offers(s, &offers.join(", ")));
-        if let Some((ext, _)) = &answer {
-            // the response ends with its blank line: the header goes just before it
-            ready.response.truncate(ready.response.len() - 2);
-            ready
-                .response
-                .extend_from_slice(format!("Sec-WebSocket-Extensions: {ext}\r\n\r\n").as_bytes());
-        }
-        write_all(
+        let limit = Limit::At(p.deadline);
+        let sent = write_all(
             &p.t,
             &self.sig,
             &ready.response,
             limit,
             "the upgrade response",
             "WS_OPTION_RECEIVE_TIMEOUT",
-        )?;
-        let link = Link::new(p.t, Role::Server, max_message, &p.head[ready.used..])
-            .with_deflate(answer.as_ref().map(|a| a.1));
-        let conn = Connection::accepted(
-            self.url.clone(),
-            link,
-            &self.timeouts,
-            ready.subprotocol,
-            ready.headers,
-        )?;
-        conn.negotiated.lock().extensions = answer.map_or(String::new(), |a| a.0);
-        Ok(conn)
+        );
+        if sent.is_err() {
+            self.sig.check()?;
+            return Ok(None);
+        }
+        let max_message = self.config.lock().max_message;
+        let (extensions, agreed) = ready.deflate.unzip();
+        conn.negotiated.lock().extensions = extensions.unwrap_or_default();
+        conn.attach(
+            Link::new(p.t, Role::Server, max_message, p.hs.leftover()).with_deflate(agreed),
+        );
+        Ok(Some(conn))
     }
 }
 

@@ -13,7 +13,7 @@ pub mod options;
 mod proxy;
 mod url;
 
-pub use handshake::check_request_header;
+pub use crate::protocol::handshake::client::check_request_header;
 pub use io::Signals;
 pub use link::{state_name, Got, Link};
 pub use listener::Listener;
@@ -26,12 +26,12 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result, WS_ERROR_INCORRECT_HANDLE_STATE, WS_ERROR_INVALID_OPTION};
 use crate::protocol::close::{self, State};
-use crate::protocol::deflate;
+use crate::protocol::handshake::client::{Offer, ResponseInfo};
+use crate::protocol::handshake::Headers;
 use crate::protocol::send::SendKind;
 use crate::protocol::Role;
 use crate::transport::tls::{self, TlsOptions};
 use crate::transport::{self, Transport};
-use handshake::Headers;
 use options::{DeflateOptions, Opt, Timeouts, Value};
 use proxy::Proxy;
 
@@ -284,11 +284,11 @@ impl Connection {
         }
     }
 
-    /// A server-side connection that a listener accepted: already `OPEN`, with the
-    /// listener's timeouts.
-    fn accepted(
+    /// A server-side connection for a request a listener is about to accept, with the
+    /// listener's timeouts: everything it needs is allocated here, before the 101 goes out, so
+    /// that a failure can still be answered with 503. [`Connection::attach`] makes it `OPEN`.
+    fn server(
         url: WsUrl,
-        link: Link,
         timeouts: &Timeouts,
         subprotocol: Option<String>,
         request_headers: Headers,
@@ -301,8 +301,12 @@ impl Connection {
         };
         let conn = Connection::new(Role::Server, url, negotiated)?;
         conn.timeouts.copy_from(timeouts);
-        let _ = conn.link.set(link);
         Ok(conn)
+    }
+
+    /// Gives a [`Connection::server`] its link once the 101 is out.
+    fn attach(&self, link: Link) {
+        let _ = self.link.set(link);
     }
 
     /// `ws_connect`: TCP connect and HTTP upgrade under `WS_OPTION_CONNECT_TIMEOUT`. On
@@ -342,40 +346,50 @@ impl Connection {
         let mut stream = transport::connect(&addrs, &self.sig.waker, deadline, &cancelled)?;
         let socket_error =
             |e: std::io::Error| Error::connection(format!("cannot configure the socket: {e}"));
+        // bytes that arrived behind the proxy's answer: the start of TLS or of the upgrade
+        let mut early = Vec::new();
         if cfg.proxy.is_some() {
             let t = Transport::new(stream).map_err(socket_error)?;
-            proxy::tunnel(&t, &self.sig, &url.host, url.port, deadline)?;
+            early = proxy::tunnel(&t, &self.sig, &url.host, url.port, deadline)?;
             stream = t.into_stream();
         }
         let t = if url.secure {
             let config = tls::client_config(&cfg.tls)?;
-            let session = rustls::ClientConnection::new(config, tls::server_name(&url.host)?)
-                .map_err(|e| {
+            let secure_failure = |e: rustls::Error| {
+                Error::new(
+                    crate::error::WS_ERROR_SECURE_FAILURE,
+                    format!("TLS set-up failed: {e}"),
+                )
+            };
+            let mut session: rustls::Connection =
+                rustls::ClientConnection::new(config, tls::server_name(&url.host)?)
+                    .map_err(secure_failure)?
+                    .into();
+            let mut rest = &std::mem::take(&mut early)[..];
+            while !rest.is_empty() {
+                session
+                    .read_tls(&mut rest)
+                    .map_err(|e| Error::connection(format!("TLS failed: {e}")))?;
+                session.process_new_packets().map_err(|e| {
                     Error::new(
                         crate::error::WS_ERROR_SECURE_FAILURE,
-                        format!("TLS set-up failed: {e}"),
+                        tls::describe(&e, &url.host),
                     )
                 })?;
-            let t = Transport::with_tls(stream, session.into()).map_err(socket_error)?;
+            }
+            let t = Transport::with_tls(stream, session).map_err(socket_error)?;
             t.handshake(&url.host, &self.sig.waker, deadline, &cancelled)?;
             t
         } else {
             Transport::new(stream).map_err(socket_error)?
         };
-        let mut info = handshake::ResponseInfo::default();
-        let mut headers = cfg.headers.clone();
-        if let Some(s) = cfg.deflate.offered() {
-            headers.push(("Sec-WebSocket-Extensions".into(), deflate::client_offer(s)));
-        }
-        let up = handshake::client_upgrade(
-            &t,
-            &self.sig,
-            url,
-            &headers,
-            &cfg.subprotocols,
-            deadline,
-            &mut info,
-        );
+        let mut info = ResponseInfo::default();
+        let offer = Offer {
+            headers: cfg.headers.clone(),
+            subprotocols: cfg.subprotocols.clone(),
+            deflate: cfg.deflate.offered().copied(),
+        };
+        let up = handshake::client_upgrade(&t, &self.sig, url, offer, &early, deadline, &mut info);
         {
             let mut n = self.negotiated.lock();
             n.http_status = info.status;
@@ -383,16 +397,11 @@ impl Connection {
         }
         let up = up?;
         self.sig.check()?;
-        let extensions = self.response_header("Sec-WebSocket-Extensions").ok();
-        let extensions = extensions.as_deref().map(String::from_utf8_lossy);
-        let agreed = deflate::accept_response(cfg.deflate.offered(), extensions.as_deref())
-            .map_err(Error::peer)?;
+        let (extensions, agreed) = up.deflate.unzip();
         {
             let mut n = self.negotiated.lock();
             n.subprotocol = up.subprotocol;
-            n.extensions = agreed.map_or(String::new(), |_| {
-                extensions.unwrap_or_default().trim().into()
-            });
+            n.extensions = extensions.unwrap_or_default();
         }
         let link = Link::new(t, self.role, cfg.max_message, &up.leftover).with_deflate(agreed);
         self.link

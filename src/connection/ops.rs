@@ -70,6 +70,7 @@ impl Link {
                 self.write_pieces(&mut tx, sig, payload, mask, limit)
             }
         };
+        tx.trim();
         drop(tx);
         match result {
             Ok(()) => {
@@ -135,7 +136,9 @@ impl Link {
             }));
         };
         let deadline = to.deadline(Opt::ReceiveTimeout);
-        match self.next(&mut rx, sig, to, out, deadline, true)? {
+        let got = self.next(&mut rx, sig, to, out, deadline, true);
+        rx.release_if_empty(); // an idle connection holds no input buffer
+        match got? {
             Some(got) => Ok(got),
             None => Err(Error::timeout(
                 "nothing arrived within WS_OPTION_RECEIVE_TIMEOUT; the connection is still open and nothing was lost",

@@ -1,10 +1,12 @@
-//! HTTP CONNECT proxies (`WS_OPTION_PROXY`), for `ws://` and `wss://` alike.
+//! HTTP CONNECT proxies (`WS_OPTION_PROXY`), for `ws://` and `wss://` alike: the proxy's URL,
+//! and the blocking driver of the sans-IO
+//! [`ConnectExchange`](crate::protocol::handshake::proxy::ConnectExchange).
 
 use std::time::Instant;
 
-use super::handshake::MAX_HEAD;
-use super::io::{read_some, write_all, Limit, Signals};
+use super::io::{read_until, write_all, Limit, Signals};
 use crate::error::{Error, Result, WS_ERROR_CANNOT_CONNECT};
+use crate::protocol::handshake::proxy::ConnectExchange;
 use crate::transport::Transport;
 
 /// A proxy's address, from `http://host:port`.
@@ -65,69 +67,38 @@ impl Proxy {
     }
 }
 
-/// Asks the proxy on `t` to open a tunnel to `host:port`.
+/// Asks the proxy on `t` to open a tunnel to `host:port`; returns the bytes that arrived
+/// behind the proxy's answer (they belong to the tunnel: TLS or the upgrade).
 pub fn tunnel(
     t: &Transport,
     sig: &Signals,
     host: &str,
     port: u16,
     deadline: Option<Instant>,
-) -> Result<()> {
-    let target = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
-    let limit = Limit::At(deadline);
+) -> Result<Vec<u8>> {
+    let (mut exchange, request) = ConnectExchange::new(host, port);
     write_all(
         t,
         sig,
-        request.as_bytes(),
-        limit,
+        &request,
+        Limit::At(deadline),
         "the CONNECT request",
         "WS_OPTION_CONNECT_TIMEOUT",
     )?;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    // One byte at a time: nothing past the response head may be consumed, since it belongs
-    // to the tunnel.
-    let status = loop {
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut response = httparse::Response::new(&mut headers);
-        match response.parse(&head) {
-            Ok(httparse::Status::Complete(_)) => break response.code.unwrap_or(0),
-            Ok(httparse::Status::Partial) if head.len() < MAX_HEAD => {}
-            _ => {
-                return Err(Error::new(
-                    WS_ERROR_CANNOT_CONNECT,
-                    "the proxy's answer to CONNECT is not valid HTTP",
-                ))
-            }
-        }
-        let n = read_some(
-            t,
-            sig,
-            &mut byte,
-            deadline,
-            "the proxy's answer",
-            "WS_OPTION_CONNECT_TIMEOUT",
-        )?;
-        if n == 0 {
-            return Err(Error::new(
+    read_until(
+        t,
+        sig,
+        deadline,
+        "the proxy's answer",
+        "WS_OPTION_CONNECT_TIMEOUT",
+        &|| {
+            Error::new(
                 WS_ERROR_CANNOT_CONNECT,
                 "the proxy closed the connection instead of answering CONNECT",
-            ));
-        }
-        head.push(byte[0]);
-    };
-    if !(200..300).contains(&status) {
-        return Err(Error::new(
-            WS_ERROR_CANNOT_CONNECT,
-            format!("the proxy refused to CONNECT to {target}: HTTP {status}"),
-        ));
-    }
-    Ok(())
+            )
+        },
+        |bytes| exchange.feed(bytes),
+    )
 }
 
 #[cfg(test)]

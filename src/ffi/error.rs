@@ -9,12 +9,15 @@ thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// Records the detail of this thread's latest failure.
+/// Records the detail of this thread's latest failure. During thread exit (a call from a
+/// pthread-key or C++ `thread_local` destructor, after Rust's thread-locals are gone) there is
+/// nowhere to keep it, and the detail is dropped: the result code still tells what happened.
 pub(crate) fn set_last_error(detail: &str) {
-    LAST_ERROR.with(|e| {
-        let mut e = e.borrow_mut();
-        e.clear();
-        e.push_str(detail);
+    let _ = LAST_ERROR.try_with(|e| {
+        if let Ok(mut e) = e.try_borrow_mut() {
+            e.clear();
+            e.push_str(detail);
+        }
     });
 }
 
@@ -40,21 +43,25 @@ pub extern "C" fn ws_error_name(code: ws_error) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn ws_last_error_message(buf: *mut c_char, len: usize) -> usize {
     std::panic::catch_unwind(|| {
-        LAST_ERROR.with(|e| {
-            let msg = e.borrow();
-            if !buf.is_null() && len > 0 {
-                let mut n = msg.len().min(len - 1);
-                while !msg.is_char_boundary(n) {
-                    n -= 1;
+        LAST_ERROR
+            .try_with(|e| {
+                let Ok(msg) = e.try_borrow() else {
+                    return 0;
+                };
+                if !buf.is_null() && len > 0 {
+                    let mut n = msg.len().min(len - 1);
+                    while !msg.is_char_boundary(n) {
+                        n -= 1;
+                    }
+                    // SAFETY: the caller promises `buf` has room for `len` bytes; n < len.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.cast::<u8>(), n);
+                        *buf.add(n) = 0;
+                    }
                 }
-                // SAFETY: the caller promises `buf` has room for `len` bytes; n < len.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.cast::<u8>(), n);
-                    *buf.add(n) = 0;
-                }
-            }
-            msg.len()
-        })
+                msg.len()
+            })
+            .unwrap_or(0) // during thread exit: no detail kept
     })
     .unwrap_or(0)
 }

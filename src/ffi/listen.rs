@@ -48,7 +48,10 @@ pub extern "C" fn ws_listen(
 /// connection handle; `WS_ERROR_INVALID_PARAMETER` when `out_ws` is NULL;
 /// `WS_ERROR_INVALID_OPERATION` while another `ws_accept` runs; `WS_ERROR_TIMEOUT` after the
 /// listener's `WS_OPTION_RECEIVE_TIMEOUT` (not fatal); `WS_ERROR_OPERATION_CANCELLED` when
-/// `ws_close_handle` closes the listener meanwhile.
+/// `ws_close_handle` closes the listener meanwhile. When a valid request arrives but its
+/// connection cannot be set up (the process is out of descriptors), the client is answered
+/// with HTTP 503 (never with a 101) and `ws_accept` returns `WS_ERROR_OUT_OF_HANDLES`; the
+/// listener stays usable.
 #[no_mangle]
 pub extern "C" fn ws_accept(listener: ws_handle, out_ws: *mut ws_handle) -> ws_error {
     guard(|| {

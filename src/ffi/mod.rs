@@ -30,21 +30,24 @@ use crate::error::{Error, Result};
 use crate::handles::{self, Object};
 
 /// Runs an exported function's body: a panic becomes `WS_ERROR_INTERNAL`, and every failure
-/// records its detail for `ws_last_error_message`.
+/// records its detail for `ws_last_error_message`. The recording happens inside the panic
+/// boundary too, so nothing can unwind out of an `extern "C"` function.
 pub(crate) fn guard(body: impl FnOnce() -> Result<()>) -> ws_error {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => WS_OK,
-        Ok(Err(e)) => {
+    let run = AssertUnwindSafe(|| match body() {
+        Ok(()) => WS_OK,
+        Err(e) => {
             error::set_last_error(&e.detail);
             e.code
         }
-        Err(_) => {
+    });
+    catch_unwind(run).unwrap_or_else(|_| {
+        let _ = catch_unwind(|| {
             error::set_last_error(
                 "internal error: the library caught a panic (a bug in wshandle; please report it); the connection is aborted",
-            );
-            WS_ERROR_INTERNAL
-        }
-    }
+            )
+        });
+        WS_ERROR_INTERNAL
+    })
 }
 
 /// Finds a connection handle's object and runs `f` on it. A panic inside aborts the connection.

@@ -6,8 +6,8 @@ pub use crate::error::{
     WS_ERROR_INTERNAL, WS_ERROR_INVALID_HANDLE, WS_ERROR_INVALID_OPERATION,
     WS_ERROR_INVALID_OPTION, WS_ERROR_INVALID_PARAMETER, WS_ERROR_INVALID_SERVER_RESPONSE,
     WS_ERROR_INVALID_URL, WS_ERROR_IO_PENDING, WS_ERROR_NAME_NOT_RESOLVED,
-    WS_ERROR_NOT_ENOUGH_MEMORY, WS_ERROR_OPERATION_CANCELLED, WS_ERROR_SECURE_FAILURE,
-    WS_ERROR_TIMEOUT, WS_ERROR_UNRECOGNIZED_SCHEME, WS_OK,
+    WS_ERROR_NOT_ENOUGH_MEMORY, WS_ERROR_OPERATION_CANCELLED, WS_ERROR_OUT_OF_HANDLES,
+    WS_ERROR_SECURE_FAILURE, WS_ERROR_TIMEOUT, WS_ERROR_UNRECOGNIZED_SCHEME, WS_OK,
 };
 
 /// An opaque handle into the library's handle table. `0` is never a valid handle; a handle
@@ -84,11 +84,16 @@ pub const WS_OPTION_RECEIVE_TIMEOUT: u32 = 6;
 /// sending, waiting for the peer's close, TCP teardown (WinHTTP's value 115).
 pub const WS_OPTION_CLOSE_TIMEOUT: u32 = 115;
 /// `uint32_t` ms, default 30000, 0 = off: while `ws_receive` waits and nothing arrived for
-/// this long, a ping is sent (any positive value; WinHTTP's value 116).
+/// this long, a ping is sent (any positive value; WinHTTP's value 116). This goes on after
+/// `ws_shutdown` (state `CLOSE_SENT`), while the receive waits for the peer's close: RFC 6455
+/// forbids only data frames after a close frame, and a peer that still answers pings is
+/// alive, however long it takes to say its last words.
 pub const WS_OPTION_KEEPALIVE_INTERVAL: u32 = 116;
 /// `uint32_t` ms, default 0 = off: when the peer sends nothing at all within this time after a
 /// keepalive ping, the connection is aborted and the waiting `ws_receive` returns
-/// `WS_ERROR_TIMEOUT` (dead-peer detection).
+/// `WS_ERROR_TIMEOUT` (dead-peer detection), in `OPEN` and after `ws_shutdown` alike, so the
+/// shutdown-then-receive pattern never waits forever for a peer that vanished. Needs
+/// `WS_OPTION_KEEPALIVE_INTERVAL`.
 pub const WS_OPTION_KEEPALIVE_TIMEOUT: u32 = 1001;
 /// `uint64_t` bytes, default 0 = no limit: a longer incoming message fails the connection with
 /// close status 1009. Set before `ws_connect`.

@@ -8,9 +8,13 @@
 pub mod close;
 pub mod deflate;
 pub mod frame;
+pub mod handshake;
+mod mask;
 pub mod recv;
 pub mod send;
 pub mod utf8;
+
+pub use mask::mask_key;
 
 /// Which end of the connection this is: it decides who masks frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -112,7 +112,7 @@ fn connect_one(
         )
     };
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-        .map_err(cannot)?;
+        .map_err(|e| Error::from_io(WS_ERROR_CANNOT_CONNECT, "cannot create a TCP socket", &e))?;
     sock.set_nonblocking(true).map_err(cannot)?;
     match sock.connect(&addr.into()) {
         Ok(()) => return Ok(sock.into()),

@@ -2,6 +2,7 @@
 //! wake-up descriptor, so that every wait has a deadline and can be cancelled from another
 //! thread.
 
+pub mod buffers;
 mod connect;
 pub mod tls;
 mod waker;
@@ -117,6 +118,26 @@ impl std::fmt::Debug for Transport {
     }
 }
 
+/// Writes to a socket with `MSG_NOSIGNAL`: a peer that closed the connection makes the write
+/// fail with `EPIPE` instead of raising `SIGPIPE`, which would kill a host process that keeps
+/// the default disposition. Every byte the library writes goes through this (plain writes,
+/// gathered writes, and rustls' records), so no process-wide signal setting is ever needed.
+struct NoSignal<'a>(&'a TcpStream);
+
+impl Write for NoSignal<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        socket2::SockRef::from(self.0).send_with_flags(buf, libc::MSG_NOSIGNAL)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        socket2::SockRef::from(self.0).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 fn tls_io_error(e: rustls::Error) -> io::Error {
     io::Error::other(format!("TLS error: {e}"))
 }
@@ -139,7 +160,7 @@ impl Transport {
     /// Writes buffered TLS records without blocking; `Ok(true)` when none are left.
     fn flush_tls(&self, c: &mut rustls::Connection) -> io::Result<bool> {
         while c.wants_write() {
-            match c.write_tls(&mut &self.sock) {
+            match c.write_tls(&mut NoSignal(&self.sock)) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -186,7 +207,7 @@ impl Transport {
     /// the session until [`Transport::flush`] reports them sent.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let Some(tls) = &self.tls else {
-            return (&self.sock).write(buf);
+            return NoSignal(&self.sock).write(buf);
         };
         let mut c = tls.lock();
         if !self.flush_tls(&mut c)? {
@@ -207,7 +228,7 @@ impl Transport {
                 self.write(a)
             };
         }
-        (&self.sock).write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)])
+        NoSignal(&self.sock).write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)])
     }
 
     /// Sends what a TLS session still buffers, without blocking: `Ok(true)` when nothing is

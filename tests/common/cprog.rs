@@ -2,11 +2,20 @@
 //! -pedantic`), linked against the library under test.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::repo;
+
+/// AddressSanitizer + UndefinedBehaviorSanitizer for the C side, stopping at the first report.
+pub const ASAN_FLAGS: [&str; 5] = [
+    "-fsanitize=address,undefined",
+    "-fno-omit-frame-pointer",
+    "-fno-sanitize-recover=all",
+    "-g",
+    "-O1",
+];
 
 pub fn target_dir() -> PathBuf {
     std::env::current_exe()
@@ -26,6 +35,24 @@ pub fn build(name: &str) -> PathBuf {
 /// Builds `c-examples/NAME.c` with extra compiler flags (sanitizers, debug information) into
 /// `<target>/<subdir>/NAME`, linked against the same library as `build`.
 pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
+    build_source(&format!("c-examples/{name}.c"), subdir, flags)
+}
+
+/// Builds the C program at `source` (relative to the repository) like [`build_with`].
+pub fn build_source(source: &str, subdir: &str, flags: &[&str]) -> PathBuf {
+    compile(
+        &repo().join(source),
+        subdir,
+        "cc",
+        &[&["-std=c11"], flags].concat(),
+    )
+}
+
+/// Compiles one C or C++ source file (`compiler` is `cc` or `c++`) with `-Wall -Wextra -Werror
+/// -pedantic` and `flags` into `<target>/<subdir>/<file stem>`, linked against the library
+/// under test.
+pub fn compile(src: &Path, subdir: &str, compiler: &str, flags: &[&str]) -> PathBuf {
+    let name = src.file_stem().unwrap().to_str().unwrap();
     let lib_dir = target_dir();
     let out_dir = lib_dir.join(subdir);
     std::fs::create_dir_all(&out_dir).unwrap();
@@ -38,22 +65,23 @@ pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
         std::process::id(),
         BUILDS.fetch_add(1, Ordering::Relaxed)
     ));
-    let out = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+    let out = Command::new(compiler)
+        .args(["-Wall", "-Wextra", "-Werror", "-pedantic"])
         .args(flags)
         .arg("-I")
         .arg(repo().join("include"))
-        .arg(repo().join(format!("c-examples/{name}.c")))
+        .arg(src)
         .arg("-o")
         .arg(&tmp)
         .arg(format!("-L{}", lib_dir.display()))
         .args(["-lwshandle", "-lpthread"])
         .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
         .output()
-        .expect("cc");
+        .expect(compiler);
     assert!(
         out.status.success(),
-        "building {name}.c failed:\n{}",
+        "building {} failed:\n{}",
+        src.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::rename(&tmp, &exe).unwrap();
@@ -61,16 +89,18 @@ pub fn build_with(name: &str, subdir: &str, flags: &[&str]) -> PathBuf {
 }
 
 pub fn run(exe: &PathBuf, args: &[&str]) -> (Output, String) {
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(exe)
-        .args(args)
-        .output()
-        .unwrap();
+    let mut cmd = Command::new("timeout");
+    cmd.arg("120").arg(exe).args(args);
+    output_of(&mut cmd, &format!("{exe:?} {args:?}"))
+}
+
+/// Runs `cmd` to its end and returns its output and stdout; fails the test unless it exits 0.
+pub fn output_of(cmd: &mut Command, what: &str) -> (Output, String) {
+    let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "{exe:?} {args:?} failed ({:?}):\nstdout:\n{stdout}\nstderr:\n{}",
+        "{what} failed ({:?}):\nstdout:\n{stdout}\nstderr:\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );

@@ -202,6 +202,14 @@ pub fn open(url: &str) -> ws_handle {
 }
 
 /// The local port of a connection or listener (`WS_OPTION_LOCAL_PORT`).
+/// A listener on `url` (`ws_listen`) and its port.
+pub fn listen(url: &str) -> (ws_handle, u16) {
+    let url = CString::new(url).unwrap();
+    let mut l = 0;
+    assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
+    (l, local_port(l))
+}
+
 pub fn local_port(h: ws_handle) -> u16 {
     let mut port = 0u32;
     let mut len = 4usize;

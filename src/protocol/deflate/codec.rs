@@ -10,9 +10,9 @@ use super::MAX_WINDOW_BITS;
 use crate::protocol::Violation;
 
 /// Compressed output is framed in pieces of at most this many bytes.
-pub const OUT_CHUNK: usize = 16 * 1024;
+pub(crate) const OUT_CHUNK: usize = 16 * 1024;
 /// The end of a sync flush, which the sender removes and the receiver puts back (§7.2.1).
-pub const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// Idle compressors and decompressors kept for the next message, process-wide.
 const POOL_MAX: usize = 4;
 

@@ -17,9 +17,9 @@ pub use codec::{Compressor, Decompressor};
 pub use negotiate::{accept_response, answer_offers, client_offer, Agreed};
 
 /// The smallest window zlib can compress with (raw deflate); RFC 7692 allows 8.
-pub const MIN_WINDOW_BITS: u8 = 9;
+pub(crate) const MIN_WINDOW_BITS: u8 = 9;
 /// The largest window (32 KiB).
-pub const MAX_WINDOW_BITS: u8 = 15;
+pub(crate) const MAX_WINDOW_BITS: u8 = 15;
 
 /// This endpoint's compression settings (its options).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

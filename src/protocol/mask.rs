@@ -1,0 +1,44 @@
+//! Masking keys for client frames (RFC 6455 §5.3: "derived from a strong source of entropy").
+
+use std::cell::RefCell;
+
+use rand::rngs::{StdRng, SysRng};
+use rand::{RngExt, SeedableRng, TryRng};
+
+thread_local! {
+    // A ChaCha generator per thread, seeded from the OS. Reached with `try_with`: once the
+    // thread's Rust thread-locals are gone (a `ws_send` from a pthread-key or C++
+    // `thread_local` destructor), keys come straight from the OS instead, where rand's own
+    // thread-local generator would panic.
+    static RNG: RefCell<Option<StdRng>> = const { RefCell::new(None) };
+}
+
+/// A fresh, unpredictable masking key.
+pub fn mask_key() -> [u8; 4] {
+    RNG.try_with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.is_none() {
+            *cell = StdRng::try_from_rng(&mut SysRng).ok();
+        }
+        cell.as_mut().map(|rng| rng.random::<[u8; 4]>())
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| {
+        // no thread-local storage left (or no seed): ask the OS for these four bytes
+        let mut key = [0u8; 4];
+        let _ = SysRng.try_fill_bytes(&mut key);
+        key
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_differ() {
+        let keys: std::collections::HashSet<[u8; 4]> = (0..64).map(|_| mask_key()).collect();
+        assert!(keys.len() > 60, "keys repeat: {keys:?}");
+    }
+}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The full Autobahn|Testsuite run, sections 12 and 13 (permessage-deflate, 216 cases of 1,000
 # messages each) included, in both roles; strict: any FAILED, NON-STRICT or UNIMPLEMENTED case
-# fails it. It takes about an hour on this 2-core machine (Autobahn's Python 2 compressor is
-# the slow side), so scripts/test.sh runs only a slice of 12 and 13 (see scripts/autobahn.sh)
-# and this script is run by hand; its results are in docs/conformance.md.
+# fails it. It takes about 35 minutes a role on this 2-core machine (Autobahn's Python 2
+# compressor is the slow side), so scripts/test.sh runs only a slice of 12 and 13 (see
+# scripts/autobahn.sh) and this script is run by hand; its results are in docs/conformance.md.
 #
 #   bash scripts/autobahn-deflate-full.sh [both|server|client]
 #

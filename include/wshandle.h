@@ -18,6 +18,105 @@
 #define WSHANDLE_VERSION "0.1.0"
 
 /**
+ * `ws_receive` completed: `info` is a `ws_web_socket_status` {bytes, buffer type};
+ * `WS_BUFFER_CLOSE` with 0 bytes for the peer's close frame (WinHTTP's value).
+ */
+#define WS_CALLBACK_STATUS_READ_COMPLETE 524288
+
+/**
+ * `ws_send` completed (every byte handed to the OS): `info` is a `ws_web_socket_status`
+ * with the length and buffer type the send was given (WinHTTP's value).
+ */
+#define WS_CALLBACK_STATUS_WRITE_COMPLETE 1048576
+
+/**
+ * An operation failed or was cancelled: `info` is a `ws_async_result` {operation, error},
+ * the error being what the blocking call would have returned (WinHTTP's value).
+ */
+#define WS_CALLBACK_STATUS_REQUEST_ERROR 2097152
+
+/**
+ * `ws_close` succeeded: the peer's close frame arrived and TCP is closed; `info` is NULL
+ * (WinHTTP's value).
+ */
+#define WS_CALLBACK_STATUS_CLOSE_COMPLETE 33554432
+
+/**
+ * `ws_shutdown` succeeded: the close frame is handed to the OS; `info` is NULL (WinHTTP's
+ * value).
+ */
+#define WS_CALLBACK_STATUS_SHUTDOWN_COMPLETE 67108864
+
+/**
+ * `ws_close_handle` was called: always the handle's last completion; after it nothing for
+ * the handle is delivered and its context and buffers may be freed. `info` is NULL
+ * (WinHTTP's value).
+ */
+#define WS_CALLBACK_STATUS_HANDLE_CLOSING 2048
+
+/**
+ * `ws_connect` succeeded: the handle is `WS_STATE_OPEN`; `info` is NULL. (wshandle's
+ * number: a bit WinHTTP's callback statuses do not use.)
+ */
+#define WS_CALLBACK_STATUS_CONNECT_COMPLETE 536870912
+
+/**
+ * `ws_accept` succeeded: `info` points to the new connection's `ws_handle` (in a queue
+ * record: `accepted`). The connection is asynchronous like its listener. (wshandle's number:
+ * a bit WinHTTP's callback statuses do not use.)
+ */
+#define WS_CALLBACK_STATUS_ACCEPT_COMPLETE 1073741824
+
+/**
+ * `ws_async_result.operation`: `ws_send` (WinHTTP's value).
+ */
+#define WS_OPERATION_SEND 0
+
+/**
+ * `ws_async_result.operation`: `ws_receive` (WinHTTP's value).
+ */
+#define WS_OPERATION_RECEIVE 1
+
+/**
+ * `ws_async_result.operation`: `ws_close` (WinHTTP's value).
+ */
+#define WS_OPERATION_CLOSE 2
+
+/**
+ * `ws_async_result.operation`: `ws_shutdown` (WinHTTP's value).
+ */
+#define WS_OPERATION_SHUTDOWN 3
+
+/**
+ * `ws_async_result.operation`: `ws_connect` (wshandle's number).
+ */
+#define WS_OPERATION_CONNECT 4
+
+/**
+ * `ws_async_result.operation`: `ws_accept` (wshandle's number).
+ */
+#define WS_OPERATION_ACCEPT 5
+
+/**
+ * Pointer-sized, `value` points to a `void *` (len `sizeof(void *)`): the `context` passed
+ * with every completion of the handle, read when the completion is delivered. Settable at
+ * any time, on connections and listeners, blocking or not (WinHTTP's
+ * `WINHTTP_OPTION_CONTEXT_VALUE`, 45). Connections accepted by a listener start with the
+ * listener's value.
+ */
+#define WS_OPTION_CONTEXT_VALUE 45
+
+/**
+ * `ws_handle` (len 8): binds a connection (before `ws_connect`) or listener (before its
+ * first `ws_accept`) to the completion queue with this handle, making it asynchronous in
+ * queue mode; 0 makes it blocking again. `WS_ERROR_INVALID_OPERATION` on a handle that has
+ * a status callback; `WS_ERROR_INCORRECT_HANDLE_STATE` once I/O began;
+ * `WS_ERROR_INCORRECT_HANDLE_TYPE` when the value is not a queue handle (or 0). Reads back
+ * the queue's handle (0 for none).
+ */
+#define WS_OPTION_COMPLETION_QUEUE 1100
+
+/**
  * `ws_send`: the last (or only) piece of a binary message.
  */
 #define WS_BUFFER_BINARY_MESSAGE 0
@@ -316,6 +415,76 @@ typedef uint32_t ws_error;
 typedef uint64_t ws_handle;
 
 /**
+ * A status callback (WinHTTP's `WINHTTP_STATUS_CALLBACK` shape): the handle, its
+ * `WS_OPTION_CONTEXT_VALUE`, the `WS_CALLBACK_STATUS_*`, and the status's information
+ * (`NULL` and 0 when it has none; valid only during the call).
+ */
+typedef void (*ws_status_callback)(ws_handle h,
+                                   void *context,
+                                   uint32_t status,
+                                   void *info,
+                                   size_t info_len);
+
+/**
+ * WinHTTP's `WINHTTP_WEB_SOCKET_STATUS`: the information of READ_COMPLETE and
+ * WRITE_COMPLETE.
+ */
+typedef struct ws_web_socket_status {
+  /**
+   * Bytes received into the buffer, or the length of the send.
+   */
+  size_t bytes_transferred;
+  /**
+   * `WS_BUFFER_*`.
+   */
+  uint32_t buffer_type;
+} ws_web_socket_status;
+
+/**
+ * WinHTTP's `WINHTTP_WEB_SOCKET_ASYNC_RESULT`: the information of REQUEST_ERROR.
+ */
+typedef struct ws_async_result {
+  /**
+   * `WS_OPERATION_*`.
+   */
+  uint32_t operation;
+  /**
+   * What the blocking call would have returned.
+   */
+  ws_error error;
+} ws_async_result;
+
+/**
+ * One completion from `ws_queue_wait`.
+ */
+typedef struct ws_completion {
+  /**
+   * The handle the completion belongs to.
+   */
+  ws_handle handle;
+  /**
+   * The handle's `WS_OPTION_CONTEXT_VALUE` when the completion was delivered.
+   */
+  void *context;
+  /**
+   * `WS_CALLBACK_STATUS_*`.
+   */
+  uint32_t status;
+  /**
+   * READ_COMPLETE and WRITE_COMPLETE: bytes and buffer type (zero otherwise).
+   */
+  struct ws_web_socket_status io;
+  /**
+   * REQUEST_ERROR: the operation and its error (zero otherwise).
+   */
+  struct ws_async_result result;
+  /**
+   * ACCEPT_COMPLETE: the new connection (0 otherwise).
+   */
+  ws_handle accepted;
+} ws_completion;
+
+/**
  * Success.
  */
 #define WS_OK 0
@@ -342,7 +511,8 @@ typedef uint64_t ws_handle;
 #define WS_ERROR_INSUFFICIENT_BUFFER 122
 
 /**
- * Reserved for the asynchronous mode; never returned by the blocking calls.
+ * Asynchronous mode: the operation has started and exactly one completion will follow
+ * (never from inside the call that started it). Never returned by a blocking handle.
  */
 #define WS_ERROR_IO_PENDING 997
 
@@ -432,6 +602,68 @@ typedef uint64_t ws_handle;
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Makes a connection (before `ws_connect`) or listener (before its first `ws_accept`)
+ * asynchronous in callback mode: the library's I/O threads do its work and call `cb` with
+ * every completion, one at a time per handle and in order (never from inside the call that
+ * started the operation). The callback may call any `ws_*` function except
+ * `ws_queue_wait`; it should not block, since it delays the other handles of its thread.
+ * `cb` NULL makes the handle blocking again. The callback gets `HANDLE_CLOSING` last, after
+ * `ws_close_handle`, even when no operation was ever started.
+ *
+ * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INCORRECT_HANDLE_TYPE` for a queue;
+ * `WS_ERROR_INVALID_OPERATION` when the handle is bound to a queue;
+ * `WS_ERROR_INCORRECT_HANDLE_STATE` once I/O began (after `ws_connect` or `ws_accept`).
+ */
+ws_error ws_set_status_callback(ws_handle h, ws_status_callback cb);
+
+/**
+ * Creates a completion queue and writes its handle to `*out_queue`: an event loop that no
+ * library thread touches. Bind connections and listeners to it with
+ * `WS_OPTION_COMPLETION_QUEUE`; `ws_queue_wait` then does their I/O on the calling thread
+ * and returns their completions. Release it with `ws_close_handle` once every handle bound
+ * to it has had its `HANDLE_CLOSING` delivered.
+ *
+ * Returns `WS_OK`; `WS_ERROR_INVALID_PARAMETER` when `out_queue` is NULL;
+ * `WS_ERROR_NOT_ENOUGH_MEMORY` or `WS_ERROR_OUT_OF_HANDLES` when its descriptors cannot be
+ * created.
+ */
+ws_error ws_queue_create(ws_handle *out_queue);
+
+/**
+ * Drives the queue on the calling thread: does the ready I/O of its handles, fires their
+ * due timeouts and keepalives, and returns up to `max` completions in `out` (in order; per
+ * handle in the order they happened), writing their number to `*count`. Waits at most
+ * `timeout_ms` for the first one: 0 does the ready work and returns at once,
+ * `0xFFFFFFFF` waits without limit (Win32's `INFINITE`). One thread waits on a queue at a
+ * time; other threads' calls on the queue's handles wake it.
+ *
+ * Returns `WS_OK` with `*count` ≥ 1; `WS_ERROR_TIMEOUT` with `*count` 0 when nothing
+ * completed in time; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INCORRECT_HANDLE_TYPE` for a
+ * connection or listener; `WS_ERROR_INVALID_PARAMETER` when `out` or `count` is NULL or `max`
+ * is 0; `WS_ERROR_INVALID_OPERATION` while another thread waits on the queue (or when called
+ * from a status callback); `WS_ERROR_OPERATION_CANCELLED` when `ws_close_handle` closed the
+ * queue meanwhile. `*count` is written whatever the result (0 on failure).
+ */
+ws_error ws_queue_wait(ws_handle queue,
+                       struct ws_completion *out,
+                       size_t max,
+                       size_t *count,
+                       uint32_t timeout_ms);
+
+/**
+ * Writes the queue's descriptor to `*fd`, for an outside event loop (epoll, libuv, Qt,
+ * Python's `loop.add_reader`). It is level-triggered: readable while I/O is ready, a
+ * completion waits, or a deadline (a timeout, a keepalive ping) has fallen due — and not
+ * otherwise, except for a moment after another thread's call woke it. When it is readable,
+ * call `ws_queue_wait` with timeout 0. Only wait for readability on it; never read it or
+ * close it (it belongs to the queue until `ws_close_handle`).
+ *
+ * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INCORRECT_HANDLE_TYPE`;
+ * `WS_ERROR_INVALID_PARAMETER` when `fd` is NULL.
+ */
+ws_error ws_queue_fd(ws_handle queue, int *fd);
 
 /**
  * Sends a close frame with `status` and `reason` (`reason_len` bytes of UTF-8, at most 123;
@@ -553,7 +785,17 @@ ws_error ws_query_state(ws_handle h, uint32_t *state);
  * `ws_close` included); the handle value never becomes valid again; the memory is freed when
  * the last call using the handle has returned.
  *
- * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE` for 0, an unknown handle, or a second call.
+ * Asynchronous handles (a status callback or a queue): `ws_close_handle` returns at once;
+ * every pending operation then completes with `WS_ERROR_OPERATION_CANCELLED` (the receive,
+ * the sends in call order, the shutdown or close, the connect or accept) and
+ * `WS_CALLBACK_STATUS_HANDLE_CLOSING` comes last, also for a handle that never started an
+ * operation; after it nothing for the handle is delivered, and its context and buffers may
+ * be freed. A queue handle can be closed only when every handle bound to it has had its
+ * `HANDLE_CLOSING` delivered (`WS_ERROR_INVALID_OPERATION` before); a thread waiting in
+ * `ws_queue_wait` on it then returns `WS_ERROR_OPERATION_CANCELLED`.
+ *
+ * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE` for 0, an unknown handle, or a second call;
+ * `WS_ERROR_INVALID_OPERATION` for a queue that still has handles bound.
  */
 ws_error ws_close_handle(ws_handle h);
 

@@ -18,7 +18,8 @@ pub const WS_ERROR_NOT_ENOUGH_MEMORY: ws_error = 8;
 pub const WS_ERROR_INVALID_PARAMETER: ws_error = 87;
 /// A query's output buffer is too small; the size needed is reported.
 pub const WS_ERROR_INSUFFICIENT_BUFFER: ws_error = 122;
-/// Reserved for the asynchronous mode; never returned by the blocking calls.
+/// Asynchronous mode: the operation has started and exactly one completion will follow
+/// (never from inside the call that started it). Never returned by a blocking handle.
 pub const WS_ERROR_IO_PENDING: ws_error = 997;
 /// The call is not allowed in the handle's state, or a conflicting call is in progress.
 pub const WS_ERROR_INVALID_OPERATION: ws_error = 4317;
@@ -144,6 +145,11 @@ impl Error {
         }
     }
 
+    /// `WS_ERROR_IO_PENDING`: an asynchronous operation started (not a failure: the C
+    /// function returns the code and records no detail).
+    pub fn pending() -> Self {
+        Self::new(WS_ERROR_IO_PENDING, String::new())
+    }
     /// `WS_ERROR_INVALID_PARAMETER`.
     pub fn param(detail: impl Into<String>) -> Self {
         Self::new(WS_ERROR_INVALID_PARAMETER, detail)

@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 
 use crate::connection::{Connection, Listener};
 use crate::error::{Error, Result, WS_ERROR_INCORRECT_HANDLE_TYPE, WS_ERROR_INVALID_HANDLE};
+use crate::reactor::{Binder, Loop};
 
 /// What a handle refers to.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub enum Object {
     Connection(Arc<Connection>),
     /// A listener.
     Listener(Arc<Listener>),
+    /// A completion queue: an event loop that `ws_queue_wait` drives.
+    Queue(Arc<Loop>),
 }
 
 impl Object {
@@ -33,6 +36,7 @@ impl Object {
                 WS_ERROR_INCORRECT_HANDLE_TYPE,
                 "this is a listener handle; the call needs a connection handle (from ws_open or ws_accept)",
             )),
+            Object::Queue(_) => Err(queue_here("a connection handle (from ws_open or ws_accept)")),
         }
     }
 
@@ -44,16 +48,46 @@ impl Object {
                 WS_ERROR_INCORRECT_HANDLE_TYPE,
                 "this is a connection handle; the call needs a listener handle (from ws_listen)",
             )),
+            Object::Queue(_) => Err(queue_here("a listener handle (from ws_listen)")),
         }
     }
 
-    /// Cancels every call blocked on the object and drops its connection.
-    pub fn cancel(&self) {
+    /// The completion queue behind a handle, or `WS_ERROR_INCORRECT_HANDLE_TYPE`.
+    pub fn queue(self) -> Result<Arc<Loop>> {
         match self {
-            Object::Connection(c) => c.cancel(),
-            Object::Listener(l) => l.cancel(),
+            Object::Queue(q) => Ok(q),
+            _ => Err(Error::new(
+                WS_ERROR_INCORRECT_HANDLE_TYPE,
+                "this is a connection or listener handle; the call needs a queue handle (from ws_queue_create)",
+            )),
         }
     }
+
+    /// The mode of a connection or listener, or `WS_ERROR_INCORRECT_HANDLE_TYPE` for a queue.
+    pub fn binder(&self) -> Result<&Binder> {
+        match self {
+            Object::Connection(c) => Ok(c.binder()),
+            Object::Listener(l) => Ok(l.binder()),
+            Object::Queue(_) => Err(queue_here("a connection or listener handle")),
+        }
+    }
+
+    /// `ws_close_handle` on handle `h`: cancels every call blocked on the object (or every
+    /// operation pending on it) and drops its connection.
+    pub fn cancel(&self, h: u64) {
+        match self {
+            Object::Connection(c) => c.cancel(h),
+            Object::Listener(l) => l.cancel(h),
+            Object::Queue(q) => q.close(),
+        }
+    }
+}
+
+fn queue_here(needed: &str) -> Error {
+    Error::new(
+        WS_ERROR_INCORRECT_HANDLE_TYPE,
+        format!("this is a queue handle (from ws_queue_create); the call needs {needed}"),
+    )
 }
 
 struct Slot {

@@ -12,6 +12,8 @@
 //! - [`transport`]: a non-blocking TCP stream with a wake-up descriptor, polled with deadlines.
 //! - [`connection`]: drives the protocol over the transport for the blocking API: the read and
 //!   write sides, cancellation, deadlines, the upgrade request.
+//! - [`reactor`]: drives the same protocol core for the asynchronous API: event loops (one per
+//!   completion queue, or a few library threads for callbacks), pending operations, timers.
 //! - [`handles`]: the generation-checked handle table.
 //! - [`ffi`]: every `extern "C"` function, the panic boundary and argument checks.
 //!
@@ -23,4 +25,5 @@ pub mod error;
 pub mod ffi;
 pub mod handles;
 pub mod protocol;
+pub mod reactor;
 pub mod transport;

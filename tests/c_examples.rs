@@ -109,3 +109,83 @@ fn echo_server_with_the_c_and_rust_clients() {
     assert_eq!(close_status(h).0, 4000, "the server echoes the status");
     ws_close_handle(h);
 }
+
+/// The seed scenario (128 MiB) as an asynchronous client, both ways of closing, in queue and
+/// in callback mode, against the Python peer's seed server. (tests/memcheck.rs runs the same
+/// four against the library's own seed_server.c under ASan.)
+#[test]
+fn async_seed_client_in_both_modes() {
+    let exe = build("async_seed_client");
+    for driver in ["queue", "callback"] {
+        for mode in ["shutdown", "close"] {
+            let mut peer = Peer::raw("seed", &[]);
+            let (_, stdout) = run(&exe, &[&peer.url("/seed"), mode, "1024", driver]);
+            let want = match mode {
+                "shutdown" => format!("async seed shutdown ok ({driver}): 33 replies"),
+                _ => format!("async seed close ok ({driver}): 32 replies, receive cancelled"),
+            };
+            assert!(stdout.contains(&want), "{stdout}");
+            assert_eq!(
+                stdout
+                    .matches("client got: Server got 4194304 bytes")
+                    .count(),
+                32
+            );
+            let done = peer.event("done");
+            assert_eq!(
+                (done["replies"].as_u64(), done["bytes"].as_u64()),
+                (Some(33), Some(128 << 20))
+            );
+        }
+    }
+}
+
+/// ws_queue_fd in the program's own epoll loop, against Python `websockets`.
+#[test]
+fn async_epoll_against_websockets() {
+    let exe = build("async_epoll");
+    let mut peer = Peer::ws("echo", &[]);
+    let (_, stdout) = run(&exe, &[&peer.url("/echo"), "5"]);
+    assert!(stdout.contains("epoll ok: 5 echoes"), "{stdout}");
+    let closed = peer.event("closed");
+    assert_eq!(
+        (closed["rcvd_code"].as_u64(), closed["rcvd_reason"].as_str()),
+        (Some(1000), Some("done"))
+    );
+}
+
+/// The queue-mode echo server with several clients at once: the C echo client, the epoll
+/// client, and blocking clients of this process.
+#[test]
+fn async_echo_server_with_many_clients() {
+    let server = CServer::start("async_echo_server", &["ws://127.0.0.1:0/", "5"]);
+    let url = server.url("/");
+    let threads: Vec<_> = (0..6)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let h = connect(&url);
+                for j in 0..50 {
+                    let m = format!("{i}:{j}");
+                    assert_code!(send(h, WS_BUFFER_UTF8_MESSAGE, m.as_bytes()), WS_OK);
+                    assert_eq!(recv_message(h), (m.into_bytes(), WS_BUFFER_UTF8_MESSAGE));
+                }
+                let big = vec![i as u8; 3 << 20];
+                assert_code!(send(h, WS_BUFFER_BINARY_MESSAGE, &big), WS_OK);
+                assert_eq!(recv_message(h), (big, WS_BUFFER_BINARY_MESSAGE));
+                assert_code!(close(h, 4000 + i as u16, b"bye"), WS_OK);
+                assert_eq!(close_status(h), (4000 + i as u16, b"bye".to_vec()));
+                ws_close_handle(h);
+            })
+        })
+        .collect();
+    let (_, out) = run(&build("echo_client"), &[&url]);
+    assert!(out.contains("echo ok"), "{out}");
+    let (_, out) = run(&build("async_epoll"), &[&url]);
+    assert!(out.contains("epoll ok: 5 echoes"), "{out}");
+    for t in threads {
+        t.join().unwrap();
+    }
+    let log = server.finish();
+    assert!(log.contains("served 8 connections"), "{log}");
+}

@@ -63,6 +63,33 @@ _Static_assert(WS_OPTION_CONNECT_TIMEOUT == 3 && WS_OPTION_SEND_TIMEOUT == 5, ""
 _Static_assert(WS_OPTION_RECEIVE_TIMEOUT == 6 && WS_OPTION_CLOSE_TIMEOUT == 115, "");
 _Static_assert(WS_OPTION_KEEPALIVE_INTERVAL == 116, "");
 _Static_assert(sizeof(ws_handle) == 8 && sizeof(ws_error) == 4, "");
+/* the asynchronous mode's fixed numbers and records (WinHTTP's) */
+_Static_assert(WS_CALLBACK_STATUS_READ_COMPLETE == 0x00080000 && WS_CALLBACK_STATUS_WRITE_COMPLETE == 0x00100000, "");
+_Static_assert(WS_CALLBACK_STATUS_REQUEST_ERROR == 0x00200000 && WS_CALLBACK_STATUS_CLOSE_COMPLETE == 0x02000000, "");
+_Static_assert(WS_CALLBACK_STATUS_SHUTDOWN_COMPLETE == 0x04000000 && WS_CALLBACK_STATUS_HANDLE_CLOSING == 0x00000800, "");
+_Static_assert(WS_OPERATION_SEND == 0 && WS_OPERATION_RECEIVE == 1 && WS_OPERATION_CLOSE == 2 && WS_OPERATION_SHUTDOWN == 3, "");
+_Static_assert(WS_OPTION_CONTEXT_VALUE == 45, "");
+_Static_assert(WS_CALLBACK_STATUS_CONNECT_COMPLETE != WS_CALLBACK_STATUS_ACCEPT_COMPLETE, "");
+_Static_assert(WS_OPERATION_CONNECT != WS_OPERATION_ACCEPT && WS_OPERATION_CONNECT > WS_OPERATION_SHUTDOWN, "");
+static void on_status(ws_handle h, void *context, uint32_t status, void *info, size_t info_len) {
+    (void)h; (void)context; (void)status; (void)info; (void)info_len;
+}
+int use_async(ws_handle q, ws_handle c) {
+    ws_status_callback cb = on_status;
+    ws_completion out[4];
+    size_t count = 0;
+    int fd = -1;
+    ws_web_socket_status io;
+    ws_async_result r;
+    out[0].io.bytes_transferred = 0; out[0].io.buffer_type = WS_BUFFER_CLOSE;
+    out[0].result.operation = WS_OPERATION_SEND; out[0].result.error = WS_OK;
+    out[0].handle = c; out[0].context = 0; out[0].status = 0; out[0].accepted = 0;
+    io = out[0].io;
+    r = out[0].result;
+    (void)cb; (void)io; (void)r;
+    return (int)ws_set_status_callback(c, on_status) + (int)ws_queue_create(&q)
+        + (int)ws_queue_wait(q, out, 4, &count, 0) + (int)ws_queue_fd(q, &fd);
+}
 int classify(ws_error e) {
     switch (e) { case WS_OK: return 0; case WS_ERROR_TIMEOUT: return 1; default: return 2; }
 }

@@ -25,6 +25,15 @@ use std::time::{Duration, Instant};
 use common::raw::report;
 use common::*;
 
+/// Held by each valgrind run: programs under valgrind are slow, and two sets at once on a
+/// loaded 2-core machine can outlast the servers' lifetimes.
+static VALGRIND: Mutex<()> = Mutex::new(());
+
+/// Takes [`VALGRIND`] for a valgrind run (nothing for ASan).
+fn one_at_a_time(tool: Tool) -> Option<std::sync::MutexGuard<'static, ()>> {
+    (tool == Tool::Valgrind).then(|| VALGRIND.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Tool {
     Asan,
@@ -168,7 +177,12 @@ fn valgrind_summary(name: &str, text: &str) -> String {
 
 /// A C server under a tool, as far as its "listening on port N" line.
 fn server(tool: Tool, name: &str, args: &[&str]) -> (Child, PathBuf, u16) {
-    let (mut child, log) = spawn(tool, name, args, "server");
+    server_tagged(tool, name, args, "server")
+}
+
+/// [`server`] with its own log file tag (tests running at once never share a log).
+fn server_tagged(tool: Tool, name: &str, args: &[&str], tag: &str) -> (Child, PathBuf, u16) {
+    let (mut child, log) = spawn(tool, name, args, tag);
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
@@ -194,6 +208,7 @@ fn client(tool: Tool, name: &str, args: &[&str], tag: &str) -> (String, String) 
 }
 
 fn echo(tool: Tool, seconds: &str) {
+    let _turn = one_at_a_time(tool);
     // both built before the server's clock starts
     exe("echo_server", tool);
     exe("echo_client", tool);
@@ -202,8 +217,20 @@ fn echo(tool: Tool, seconds: &str) {
     let url = format!("ws://127.0.0.1:{port}/");
     let (out, cli) = client(tool, "echo_client", &[&url], "echo");
     assert!(out.contains("echo ok"), "{out}");
-    // and this process's client, for fragments and a large message through the server
-    let h = connect(&url);
+    echo_through(&url);
+    let (out, srv_summary) = finish(tool, "echo_server", srv, &srv_log);
+    assert!(out.contains("served 2 connections"), "{out}");
+    report(&format!("memcheck {}: echo_client: {cli}", tool_name(tool)));
+    report(&format!(
+        "memcheck {}: echo_server (2 connections, {:.1} s): {srv_summary}",
+        tool_name(tool),
+        t.elapsed().as_secs_f64()
+    ));
+}
+
+/// This process's client through an echo server: fragments and a large message.
+fn echo_through(url: &str) {
+    let h = connect(url);
     assert_code!(send(h, WS_BUFFER_UTF8_FRAGMENT, "frag".as_bytes()), WS_OK);
     assert_code!(send(h, WS_BUFFER_UTF8_MESSAGE, "ménté".as_bytes()), WS_OK);
     assert_eq!(
@@ -215,17 +242,73 @@ fn echo(tool: Tool, seconds: &str) {
     assert_eq!(recv_message(h), (big, WS_BUFFER_BINARY_MESSAGE));
     assert_code!(close(h, 4000, b"bye"), WS_OK);
     ws_close_handle(h);
-    let (out, srv_summary) = finish(tool, "echo_server", srv, &srv_log);
+}
+
+/// The asynchronous examples: the queue-mode echo server with the epoll client and this
+/// process's blocking client; the asynchronous seed client in both closing modes and both
+/// drivers (queue, callback) against the library's own seed server.
+fn async_examples(tool: Tool, seconds: &str, count: &str) {
+    let _turn = one_at_a_time(tool);
+    for name in [
+        "async_echo_server",
+        "async_epoll",
+        "seed_server",
+        "async_seed_client",
+    ] {
+        exe(name, tool);
+    }
+    let t = Instant::now();
+    let (srv, srv_log, port) = server(tool, "async_echo_server", &["ws://127.0.0.1:0/", seconds]);
+    let url = format!("ws://127.0.0.1:{port}/");
+    let (out, cli) = client(tool, "async_epoll", &[&url], "epoll");
+    assert!(out.contains("epoll ok: 5 echoes"), "{out}");
+    echo_through(&url);
+    let (out, srv_summary) = finish(tool, "async_echo_server", srv, &srv_log);
     assert!(out.contains("served 2 connections"), "{out}");
-    report(&format!("memcheck {}: echo_client: {cli}", tool_name(tool)));
+    report(&format!("memcheck {}: async_epoll: {cli}", tool_name(tool)));
     report(&format!(
-        "memcheck {}: echo_server (2 connections, {:.1} s): {srv_summary}",
+        "memcheck {}: async_echo_server (2 connections, {:.1} s): {srv_summary}",
         tool_name(tool),
         t.elapsed().as_secs_f64()
     ));
+    let args = ["ws://127.0.0.1:0/seed", "4", "100"];
+    let (srv, srv_log, port) = server_tagged(tool, "seed_server", &args, "async-server");
+    let url = format!("ws://127.0.0.1:{port}/seed");
+    for driver in ["queue", "callback"] {
+        for mode in ["shutdown", "close"] {
+            let tag = format!("{mode}-{driver}");
+            let (out, summary) = client(
+                tool,
+                "async_seed_client",
+                &[&url, mode, count, driver],
+                &tag,
+            );
+            assert!(
+                out.contains(&format!("async seed {mode} ok ({driver})")),
+                "{out}"
+            );
+            report(&format!(
+                "memcheck {}: async_seed_client {mode} {driver} ({count} x 128 KiB): {summary}",
+                tool_name(tool)
+            ));
+        }
+    }
+    let (out, _) = finish(tool, "seed_server", srv, &srv_log);
+    assert_eq!(out.matches("server: ").count(), 4, "{out}");
+}
+
+#[test]
+fn async_examples_under_asan_and_ubsan() {
+    async_examples(Tool::Asan, "5", "1024");
+}
+
+#[test]
+fn async_examples_under_valgrind() {
+    async_examples(Tool::Valgrind, "12", "64");
 }
 
 fn seed(tool: Tool, count: &str) {
+    let _turn = one_at_a_time(tool);
     exe("seed_server", tool);
     exe("seed_client", tool);
     let t = Instant::now();

@@ -335,14 +335,18 @@ fn raw_proxy(answer: Vec<u8>, piece: usize) -> common::raw::RawServer {
 
 /// Connects through the proxy at `proxy_url` to an echo peer on `path`, over ws:// and
 /// wss://, and echoes one message.
+/// The websockets echo peer, over TLS with our good certificate when `secure`, and its scheme.
+fn echo_peer(secure: bool) -> (Peer, &'static str) {
+    if secure {
+        (tls_peer(&PKI.good), "wss")
+    } else {
+        (Peer::ws("echo", &[]), "ws")
+    }
+}
+
 fn echo_through(proxy_url: &str, path: &str) {
     for secure in [false, true] {
-        let mut peer = if secure {
-            tls_peer(&PKI.good)
-        } else {
-            Peer::ws("echo", &[])
-        };
-        let scheme = if secure { "wss" } else { "ws" };
+        let (mut peer, scheme) = echo_peer(secure);
         let h = open(&format!("{scheme}://127.0.0.1:{}{path}", peer.port));
         set_u32(h, WS_OPTION_CONNECT_TIMEOUT, 10_000);
         assert_code!(set_str(h, WS_OPTION_PROXY, proxy_url), WS_OK);
@@ -594,5 +598,166 @@ fn seed_scenario_over_ws_and_wss() {
                 "release"
             }
         );
+    }
+}
+
+/// An asynchronous client (queue mode) through `proxy_url` (or none) to the websockets echo
+/// peer, over ws:// and wss://: connect, a message and its echo, the full close.
+fn async_echo_through(proxy_url: Option<&str>, path: &str) {
+    use common::asyncq::*;
+    let q = Queue::new();
+    for secure in [false, true] {
+        let (mut peer, scheme) = echo_peer(secure);
+        let h = open(&format!("{scheme}://127.0.0.1:{}{path}", peer.port));
+        q.bind(h);
+        set_u32(h, WS_OPTION_CONNECT_TIMEOUT, 10_000);
+        if let Some(p) = proxy_url {
+            assert_code!(set_str(h, WS_OPTION_PROXY, p), WS_OK);
+        }
+        assert_code!(
+            set_str(h, WS_OPTION_TLS_CA_FILE, self::path(&PKI.ca)),
+            WS_OK
+        );
+        assert_code!(ws_connect(h), WS_ERROR_IO_PENDING);
+        is(&q.next(), h, WS_CALLBACK_STATUS_CONNECT_COMPLETE);
+        assert_eq!(peer.event("request")["path"], path);
+        let mut buf = [0u8; 64];
+        assert_code!(receive(h, &mut buf), WS_ERROR_IO_PENDING);
+        assert_code!(
+            send(h, WS_BUFFER_BINARY_MESSAGE, b"tunnelled"),
+            WS_ERROR_IO_PENDING
+        );
+        let got = q.take(2);
+        io(
+            &got[0],
+            h,
+            WS_CALLBACK_STATUS_WRITE_COMPLETE,
+            9,
+            WS_BUFFER_BINARY_MESSAGE,
+        );
+        io(
+            &got[1],
+            h,
+            WS_CALLBACK_STATUS_READ_COMPLETE,
+            9,
+            WS_BUFFER_BINARY_MESSAGE,
+        );
+        assert_eq!(&buf[..9], b"tunnelled");
+        assert_code!(
+            ws_close(h, 1000, b"ok".as_ptr().cast(), 2),
+            WS_ERROR_IO_PENDING
+        );
+        is(&q.next(), h, WS_CALLBACK_STATUS_CLOSE_COMPLETE);
+        assert_eq!(state(h), WS_STATE_CLOSED);
+        assert_code!(ws_close_handle(h), WS_OK);
+        is(&q.next(), h, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+    }
+}
+
+/// The asynchronous mode over every transport: ws:// and wss://, directly, through tinyproxy
+/// and through a proxy that answers a byte at a time.
+#[test]
+fn async_client_over_wss_and_proxies() {
+    async_echo_through(None, "/async");
+    let proxy = Tinyproxy::start("");
+    async_echo_through(Some(&proxy.url()), "/async-via-proxy");
+    let answer =
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 Connection established\r\n\r\n".to_vec();
+    let raw = raw_proxy(answer, 1);
+    async_echo_through(
+        Some(&format!("http://127.0.0.1:{}", raw.port)),
+        "/async-raw-proxy",
+    );
+}
+
+/// Asynchronous TLS failures and refusals are REQUEST_ERROR {CONNECT} with the blocking
+/// call's code; the handle is back in NONE.
+#[test]
+fn async_connect_failures_over_tls_and_proxies() {
+    use common::asyncq::*;
+    let q = Queue::new();
+    let peer = tls_peer(&PKI.good);
+    let refusing = Tinyproxy::start("ConnectPort 1");
+    for (proxy, ca, want) in [
+        (None, false, WS_ERROR_SECURE_FAILURE),
+        (Some(refusing.url()), true, WS_ERROR_CANNOT_CONNECT),
+    ] {
+        let h = open(&format!("wss://127.0.0.1:{}/", peer.port));
+        q.bind(h);
+        set_u32(h, WS_OPTION_CONNECT_TIMEOUT, 10_000);
+        if let Some(p) = &proxy {
+            assert_code!(set_str(h, WS_OPTION_PROXY, p), WS_OK);
+        }
+        if ca {
+            assert_code!(set_str(h, WS_OPTION_TLS_CA_FILE, path(&PKI.ca)), WS_OK);
+        }
+        assert_code!(ws_connect(h), WS_ERROR_IO_PENDING);
+        failed(&q.next(), h, WS_OPERATION_CONNECT, want);
+        assert_eq!(state(h), WS_STATE_NONE);
+        assert_code!(ws_close_handle(h), WS_OK);
+        is(&q.next(), h, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+    }
+}
+
+/// An asynchronous wss:// listener (queue mode) with a blocking wss:// client in this
+/// process: the TLS handshake and the upgrade are driven by the loop.
+#[test]
+fn async_wss_listener_with_a_blocking_client() {
+    use common::asyncq::*;
+    let q = Queue::new();
+    let (l, port) = wss_listener();
+    q.bind(l);
+    assert_code!(ws_accept(l, std::ptr::null_mut()), WS_ERROR_IO_PENDING);
+    let url = format!("wss://localhost:{port}/secure");
+    let client = std::thread::spawn(move || {
+        let (c, code) = wss_connect(&url, Some(&PKI.ca));
+        assert_code!(code, WS_OK);
+        assert_code!(send(c, WS_BUFFER_UTF8_MESSAGE, b"hello async"), WS_OK);
+        assert_eq!(
+            recv_message(c),
+            (b"hello async".to_vec(), WS_BUFFER_UTF8_MESSAGE)
+        );
+        assert_code!(close(c, 1000, b""), WS_OK);
+        ws_close_handle(c);
+    });
+    let acc = q.next();
+    is(&acc, l, WS_CALLBACK_STATUS_ACCEPT_COMPLETE);
+    let s = acc.accepted;
+    let mut buf = [0u8; 64];
+    assert_code!(receive(s, &mut buf), WS_ERROR_IO_PENDING);
+    let x = q.next();
+    io(
+        &x,
+        s,
+        WS_CALLBACK_STATUS_READ_COMPLETE,
+        11,
+        WS_BUFFER_UTF8_MESSAGE,
+    );
+    assert_code!(
+        send(s, WS_BUFFER_UTF8_MESSAGE, &buf[..11]),
+        WS_ERROR_IO_PENDING
+    );
+    assert_code!(receive(s, &mut buf), WS_ERROR_IO_PENDING);
+    let got = q.take(2);
+    io(
+        &got[0],
+        s,
+        WS_CALLBACK_STATUS_WRITE_COMPLETE,
+        11,
+        WS_BUFFER_UTF8_MESSAGE,
+    );
+    io(
+        &got[1],
+        s,
+        WS_CALLBACK_STATUS_READ_COMPLETE,
+        0,
+        WS_BUFFER_CLOSE,
+    );
+    assert_code!(ws_close(s, 1000, std::ptr::null(), 0), WS_ERROR_IO_PENDING);
+    is(&q.next(), s, WS_CALLBACK_STATUS_CLOSE_COMPLETE);
+    client.join().unwrap();
+    for h in [s, l] {
+        assert_code!(ws_close_handle(h), WS_OK);
+        is(&q.next(), h, WS_CALLBACK_STATUS_HANDLE_CLOSING);
     }
 }

@@ -18,6 +18,10 @@ _DOC_RE = re.compile(r"/\*\*(.*?)\*/", re.S)
 _DEFINE_RE = re.compile(r"#define\s+(\w+)\s+(.+?)\s*$")
 _TYPEDEF_RE = re.compile(r"typedef\s+(.+?)\s+(\w+)\s*;")
 _FUNC_RE = re.compile(r"^(.+?)\b(ws_\w+)\((.*)\)\s*;$", re.S)
+# `typedef void (*ws_status_callback)(ws_handle h, ...);`
+_FNPTR_RE = re.compile(r"typedef\s+(.+?)\(\s*\*\s*(\w+)\s*\)\s*\((.*?)\)\s*;", re.S)
+# `typedef struct ws_x { ...fields, each with its own doc comment... } ws_x;`
+_STRUCT_RE = re.compile(r"typedef\s+struct\s*(\w*)\s*\{(.*?)\}\s*(\w+)\s*;", re.S)
 
 
 @dataclass
@@ -98,7 +102,10 @@ def parse(path: Path) -> Header:
     items: List[Item] = []
     # The file's own leading comment (`/*`, not `/**`) is skipped by the regex.
     matches = list(_DOC_RE.finditer(text))
+    skip_until = 0  # the fields' doc comments inside a struct belong to the struct
     for n, m in enumerate(matches):
+        if m.start() < skip_until:
+            continue
         doc = _paragraphs(m.group(1))
         end = matches[n + 1].start() if n + 1 < len(matches) else len(text)
         body = text[m.end() : end].strip()
@@ -110,6 +117,19 @@ def parse(path: Path) -> Header:
                     items.append(Item("macro", d.group(1), doc, value=d.group(2)))
                 elif line.strip().startswith("#"):
                     break  # #ifdef __cplusplus and the like end the block
+            continue
+        st = _STRUCT_RE.match(text, text.find("typedef", m.end()))
+        if body.startswith("typedef struct") and st:
+            fields = _DOC_RE.sub("", st.group(2))
+            members = " ".join(" ".join(fields.split()).split())
+            items.append(Item("type", st.group(3), doc, ctype=f"struct {{ {members} }}"))
+            skip_until = st.end()
+            continue
+        fp = _FNPTR_RE.match(body)
+        if fp:
+            params = " ".join(fp.group(3).split())
+            ctype = f"{' '.join(fp.group(1).split())} (*)({params})"
+            items.append(Item("type", fp.group(2), doc, ctype=ctype))
             continue
         t = _TYPEDEF_RE.match(body)
         if t:

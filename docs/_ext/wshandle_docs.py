@@ -69,6 +69,10 @@ _GROUPS: List[Tuple[str, str, str]] = [
     ("WS_OK", "Result codes", "What every `ws_error` function returns: Win32/WinHTTP numbers. "
      "`ws_error_name` gives the name, `ws_last_error_message` this thread's detail."),
     ("WS_ERROR_", None, ""),  # continues "Result codes"
+    ("WS_CALLBACK_STATUS_", "Completion statuses", "The asynchronous mode's `status` of a "
+     "callback or a `ws_completion`, WinHTTP's `WINHTTP_CALLBACK_STATUS_*` numbers."),
+    ("WS_OPERATION_", "Operations", "The `operation` of a `ws_async_result`, WinHTTP's "
+     "`WINHTTP_WEB_SOCKET_OPERATION` numbers."),
 ]
 
 
@@ -245,6 +249,16 @@ def constants_page(header: Header, rst: Rst) -> str:
     lines += ["Everything ``include/wshandle.h`` defines besides its functions. The numbers are "
               "part of the ABI: they never change once released.", "", _title("Types", "-")]
     for t in header.types:
+        if t.ctype.startswith("struct"):
+            lines += [f".. c:struct:: {t.name}", ""]
+            lines += [f"   {rst.inline(p)}" + "\n" for p in t.doc]
+            lines += ["   ::", "", f"      {t.ctype}", ""]
+            continue
+        if "(*)" in t.ctype:  # a function pointer: its signature as a literal
+            lines += [f".. c:type:: {t.name}", ""]
+            lines += [f"   {rst.inline(p)}" + "\n" for p in t.doc]
+            lines += ["   ::", "", f"      {t.ctype}", ""]
+            continue
         lines += [f".. c:type:: {t.ctype} {t.name}", ""]
         lines += [f"   {rst.inline(p)}" + "\n" for p in t.doc]
     macros = header.macros

@@ -111,6 +111,18 @@ try:
 except AttributeError:
     ws_query_response_header = None
 
+# The asynchronous mode (a status callback or a completion queue; see the header). Declared
+# here so that every exported function has its signature; the package does not use them yet.
+ws_status_callback = ctypes.CFUNCTYPE(None, ws_handle, c_void_p, c_uint32, c_void_p, c_size_t)
+ws_set_status_callback = _declare(
+    "ws_set_status_callback", ws_error, ws_handle, ws_status_callback
+)
+ws_queue_create = _declare("ws_queue_create", ws_error, c_void_p)
+ws_queue_wait = _declare(
+    "ws_queue_wait", ws_error, ws_handle, c_void_p, c_size_t, c_void_p, c_uint32
+)
+ws_queue_fd = _declare("ws_queue_fd", ws_error, ws_handle, c_void_p)
+
 string_at = ctypes.string_at
 addressof = ctypes.addressof
 

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::protocol::close::{self, CloseHandshake, State};
 use crate::protocol::deflate::Compressor;
 use crate::protocol::frame::{self, ControlPayload, Opcode};
+use crate::protocol::keepalive::{Keepalive, Tick};
 use crate::protocol::recv::{Event, Receiver};
 use crate::protocol::send::Framer;
 use crate::protocol::{MessageKind, Role, Violation};
@@ -66,8 +67,7 @@ pub(super) struct RxSide {
     end: usize,
     /// A close frame held back because data was returned first.
     pending_close: Option<ControlPayload>,
-    last_rx: Instant,
-    ping_sent: Option<Instant>,
+    keepalive: Keepalive,
     /// The last read left the socket empty: poll before the next read.
     poll_first: bool,
 }
@@ -158,8 +158,7 @@ impl Link {
             start: 0,
             end: 0,
             pending_close: None,
-            last_rx: Instant::now(),
-            ping_sent: None,
+            keepalive: Keepalive::new(Instant::now()),
             poll_first: false,
         };
         if !leftover.is_empty() {
@@ -412,38 +411,39 @@ impl Link {
     }
 
     fn keepalive_due(&self, rx: &RxSide, to: &Timeouts) -> Option<Instant> {
-        let interval = to.duration(Opt::KeepaliveInterval)?;
         // After our close (CLOSE_SENT) pings go on: RFC 6455 forbids only data frames after a
         // close frame, and without them a peer that vanished after ws_shutdown would keep the
         // receive waiting forever.
         if matches!(self.state(), State::Closed | State::Aborted) {
             return None;
         }
-        Some(match (rx.ping_sent, to.duration(Opt::KeepaliveTimeout)) {
-            (None, _) => rx.last_rx + interval,
-            (Some(t), Some(limit)) => t + limit,
-            (Some(t), None) => t + interval,
-        })
+        rx.keepalive.due(
+            to.duration(Opt::KeepaliveInterval),
+            to.duration(Opt::KeepaliveTimeout),
+        )
     }
 
     /// Sends a keepalive ping when one is due, or fails a peer that did not answer in time.
     fn keepalive_tick(&self, rx: &mut RxSide, sig: &Signals, to: &Timeouts) -> Result<()> {
-        let Some(due) = self.keepalive_due(rx, to) else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        if now < due {
+        if matches!(self.state(), State::Closed | State::Aborted) {
             return Ok(());
         }
-        if rx.ping_sent.is_some() && to.duration(Opt::KeepaliveTimeout).is_some() {
-            sig.check()?;
-            self.abort();
-            return Err(Error::timeout(
-                "the peer sent nothing within WS_OPTION_KEEPALIVE_TIMEOUT after a keepalive ping; the connection is aborted",
-            ));
+        let tick = rx.keepalive.tick(
+            Instant::now(),
+            to.duration(Opt::KeepaliveInterval),
+            to.duration(Opt::KeepaliveTimeout),
+        );
+        match tick {
+            Tick::Wait => {}
+            Tick::Ping => self.queue_control(|c| c.ping = true),
+            Tick::Dead => {
+                sig.check()?;
+                self.abort();
+                return Err(Error::timeout(
+                    "the peer sent nothing within WS_OPTION_KEEPALIVE_TIMEOUT after a keepalive ping; the connection is aborted",
+                ));
+            }
         }
-        rx.ping_sent = Some(now);
-        self.queue_control(|c| c.ping = true);
         Ok(())
     }
 
@@ -599,8 +599,7 @@ impl Link {
 
 impl RxSide {
     fn seen_bytes(&mut self) {
-        self.last_rx = Instant::now();
-        self.ping_sent = None;
+        self.keepalive.seen_bytes(Instant::now());
     }
 
     /// Makes room at the end of the input buffer (taking one from the pool when none is

@@ -14,6 +14,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
 
 use super::io::{write_all, Limit, Signals};
@@ -26,6 +27,8 @@ use crate::protocol::deflate::Agreed;
 use crate::protocol::handshake::server::{unavailable, Policy, ServerHandshake, Verdict};
 use crate::protocol::handshake::Headers;
 use crate::protocol::Role;
+use crate::reactor::event_loop::Posted;
+use crate::reactor::{AsyncListener, Binder};
 use crate::transport::tls::{self, TlsOptions};
 use crate::transport::{self, Transport};
 
@@ -34,7 +37,8 @@ const MAX_PENDING: usize = 1024;
 /// How long `ws_accept` stops accepting after the process ran out of descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-struct Pending {
+/// An accepted socket whose upgrade request is being read (or answered with an error).
+pub struct Pending {
     t: Transport,
     hs: ServerHandshake,
     deadline: Option<Instant>,
@@ -43,7 +47,7 @@ struct Pending {
 }
 
 /// A valid upgrade request, ready to be answered with 101.
-struct Ready {
+pub struct Ready {
     response: Vec<u8>,
     subprotocol: Option<String>,
     headers: Headers,
@@ -51,10 +55,26 @@ struct Ready {
     deflate: Option<(String, Agreed)>,
 }
 
-enum Step {
+/// Where an upgrade stands after a non-blocking step.
+pub enum Step {
+    /// Waiting for the client (or for the socket to take an error response).
     Wait,
+    /// Done with this client: drop it.
     Drop,
+    /// A valid request: answer it with 101.
     Ready(Ready),
+}
+
+impl Pending {
+    /// The socket's descriptor.
+    pub fn raw_fd(&self) -> libc::c_int {
+        self.t.raw_fd()
+    }
+
+    /// When the request must be complete.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
 }
 
 #[derive(Default)]
@@ -76,6 +96,10 @@ pub struct Listener {
     config: Mutex<ListenerConfig>,
     pending: Mutex<Vec<Pending>>,
     accept_busy: std::sync::atomic::AtomicBool,
+    /// Blocking, or bound to a callback or a queue.
+    binder: Binder,
+    /// The asynchronous driver's listener, from the first asynchronous `ws_accept` on.
+    driver: OnceCell<Arc<AsyncListener>>,
 }
 
 impl Listener {
@@ -95,12 +119,48 @@ impl Listener {
             config: Mutex::new(ListenerConfig::default()),
             pending: Mutex::new(Vec::new()),
             accept_busy: Default::default(),
+            binder: Binder::default(),
+            driver: OnceCell::new(),
         })
     }
 
-    /// `ws_close_handle`: cancels a waiting `ws_accept`.
-    pub fn cancel(&self) {
+    /// `ws_close_handle` on handle `h`: cancels a waiting `ws_accept` (an asynchronous one
+    /// through the loop, which then delivers `HANDLE_CLOSING`).
+    pub fn cancel(&self, h: u64) {
+        if let Some(d) = self.driver.get() {
+            d.release();
+        } else if let Some(binding) = self.binder.binding() {
+            binding.lp.post(Posted::Closing(h, binding.clone()));
+        }
         self.sig.cancel();
+    }
+
+    /// Its mode: blocking, or bound to a callback or a queue.
+    pub fn binder(&self) -> &Binder {
+        &self.binder
+    }
+
+    /// Whether `ws_accept` completes asynchronously.
+    pub fn is_async(&self) -> bool {
+        self.binder.binding().is_some()
+    }
+
+    /// `ws_accept` on listener handle `h`: blocking (see [`Listener::accept`]), or started
+    /// on an asynchronous listener (`WS_ERROR_IO_PENDING`; `ACCEPT_COMPLETE` carries the new
+    /// handle).
+    pub fn accept_on(self: &Arc<Self>, h: u64) -> Result<Connection> {
+        let Some(binding) = self.binder.start() else {
+            return self.accept();
+        };
+        let driver = match self.driver.get() {
+            Some(d) => d.clone(),
+            None => {
+                let d = AsyncListener::create(h, binding, self.clone())?;
+                self.driver.get_or_init(|| d).clone()
+            }
+        };
+        driver.start_accept(self.timeouts.duration(Opt::ReceiveTimeout))?;
+        Err(Error::pending())
     }
 
     /// `ws_set_option` on a listener: timeouts (inherited by accepted connections),
@@ -241,20 +301,41 @@ impl Listener {
         pending: &mut Vec<Pending>,
         server_tls: &Option<Arc<rustls::ServerConfig>>,
     ) -> (usize, Option<std::io::Error>) {
+        let mut fresh = 0;
+        loop {
+            match self.accept_one(server_tls) {
+                Ok(Some(p)) => {
+                    if pending.len() >= MAX_PENDING {
+                        pending.remove(0);
+                    }
+                    pending.push(p);
+                    fresh = (fresh + 1).min(pending.len());
+                }
+                Ok(None) => return (fresh, None),
+                Err(e) => return (fresh, Some(e)),
+            }
+        }
+    }
+
+    /// Accepts one connection from the kernel's queue (`Ok(None)`: none left). An error other
+    /// than "none left" (out of descriptors or memory) means the caller should back off.
+    fn accept_one(
+        &self,
+        server_tls: &Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<Option<Pending>> {
         // A request must complete within the receive timeout, or the connect timeout when
         // there is none, so a client that never finishes cannot hold a slot for ever.
         let limit = self
             .timeouts
             .duration(Opt::ReceiveTimeout)
             .or_else(|| self.timeouts.duration(Opt::ConnectTimeout));
-        let mut fresh = 0;
         loop {
             let stream = match self.sock.accept() {
                 Ok((stream, _)) => stream,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return (fresh, None),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
-                Err(e) => return (fresh, Some(e)),
+                Err(e) => return Err(e),
             };
             let t = match server_tls {
                 Some(config) => rustls::ServerConnection::new(config.clone())
@@ -263,17 +344,70 @@ impl Listener {
                 None => Transport::new(stream),
             };
             let Ok(t) = t else { continue };
-            if pending.len() >= MAX_PENDING {
-                pending.remove(0);
-            }
-            pending.push(Pending {
+            return Ok(Some(Pending {
                 t,
                 hs: ServerHandshake::default(),
                 deadline: limit.map(|d| Instant::now() + d),
                 reply: None,
-            });
-            fresh = (fresh + 1).min(pending.len());
+            }));
         }
+    }
+
+    /// The asynchronous listener's accept: one connection from the kernel's queue, TLS set up
+    /// for `wss://` (`Ok(None)`: none left; an error: back off).
+    pub fn take_one(&self) -> Result<Option<Pending>> {
+        let server_tls = self.server_tls()?;
+        self.accept_one(&server_tls)
+            .map_err(|e| Error::from_io(WS_ERROR_CANNOT_CONNECT, "accepting failed", &e))
+    }
+
+    /// The asynchronous listener's step: moves one upgrade forward without blocking.
+    pub fn step(&self, p: &mut Pending) -> Step {
+        self.progress(p, &self.url.path_only())
+    }
+
+    /// The asynchronous listener's set-up of a valid upgrade: the connection (with the
+    /// listener's timeouts), its transport, the bytes that followed the request and the 101
+    /// to send first. When the set-up fails the client gets 503 (best effort, without
+    /// blocking) and the failure is returned.
+    #[allow(clippy::type_complexity)]
+    pub fn set_up(
+        &self,
+        mut p: Pending,
+        ready: Ready,
+    ) -> Result<(Connection, Transport, Vec<u8>, Vec<u8>)> {
+        match Connection::server(
+            self.url.clone(),
+            &self.timeouts,
+            ready.subprotocol,
+            ready.headers,
+        ) {
+            Ok(conn) => {
+                let leftover = p.hs.leftover().to_vec();
+                Ok((conn, p.t, leftover, ready.response))
+            }
+            Err(e) => {
+                p.reply = Some((unavailable(), 0));
+                let _ = self.progress(&mut p, "");
+                Err(Error::new(
+                    e.code,
+                    format!(
+                        "a client's upgrade request was answered with 503 Service Unavailable: {}",
+                        e.detail
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// `WS_OPTION_MAX_MESSAGE_SIZE` for accepted connections.
+    pub fn max_message(&self) -> u64 {
+        self.config.lock().max_message
+    }
+
+    /// The listening socket's descriptor.
+    pub fn raw_fd(&self) -> libc::c_int {
+        self.sock.as_raw_fd()
     }
 
     /// Moves handshake `i` forward; a connection once it is accepted. Entry `i` may be
@@ -333,7 +467,8 @@ impl Listener {
                 let policy = Policy {
                     path,
                     subprotocols: &c.subprotocols,
-                    deflate: c.deflate.offered(),
+                    // permessage-deflate is not in the asynchronous driver yet
+                    deflate: c.deflate.offered().filter(|_| !self.is_async()),
                 };
                 p.hs.feed(&chunk[..n], policy)
             };

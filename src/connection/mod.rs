@@ -16,10 +16,11 @@ mod url;
 pub use crate::protocol::handshake::client::check_request_header;
 pub use io::Signals;
 pub use link::{state_name, Got, Link};
-pub use listener::Listener;
+pub use listener::{Listener, Pending as Handshaking, Ready, Step as Progress};
 pub use url::WsUrl;
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
@@ -30,6 +31,9 @@ use crate::protocol::handshake::client::{Offer, ResponseInfo};
 use crate::protocol::handshake::Headers;
 use crate::protocol::send::SendKind;
 use crate::protocol::Role;
+use crate::reactor::event_loop::Posted;
+use crate::reactor::pending::Closer;
+use crate::reactor::{Binder, Binding, Session, Target};
 use crate::transport::tls::{self, TlsOptions};
 use crate::transport::{self, Transport};
 use options::{DeflateOptions, Opt, Timeouts, Value};
@@ -49,24 +53,32 @@ struct Config {
 
 /// What the upgrade told us.
 #[derive(Debug, Default)]
-struct Negotiated {
-    http_status: Option<u16>,
-    subprotocol: Option<String>,
+pub struct Negotiated {
+    /// The upgrade response's HTTP status.
+    pub http_status: Option<u16>,
+    /// The subprotocol agreed.
+    pub subprotocol: Option<String>,
     /// A client's: the upgrade response's headers; an accepted connection's: the request's.
-    headers: Headers,
+    pub headers: Headers,
     /// The `Sec-WebSocket-Extensions` value agreed ("" for none).
-    extensions: String,
+    pub extensions: String,
 }
 
 /// A connection handle's object.
 pub struct Connection {
     role: Role,
     sig: Signals,
-    timeouts: Timeouts,
+    timeouts: Arc<Timeouts>,
     config: Mutex<Config>,
-    negotiated: Mutex<Negotiated>,
+    negotiated: Arc<Mutex<Negotiated>>,
     connecting: AtomicBool,
+    /// The blocking driver's connection, once `ws_connect` succeeded.
     link: OnceCell<Link>,
+    /// Blocking, or bound to a callback or a queue.
+    binder: Binder,
+    /// The asynchronous driver's connection, from the first asynchronous `ws_connect` (or
+    /// `ws_accept`) on.
+    session: OnceCell<Arc<Session>>,
 }
 
 impl Connection {
@@ -74,7 +86,7 @@ impl Connection {
         Ok(Connection {
             role,
             sig: Signals::new()?,
-            timeouts: Timeouts::default(),
+            timeouts: Arc::new(Timeouts::default()),
             config: Mutex::new(Config {
                 url,
                 headers: Vec::new(),
@@ -84,9 +96,11 @@ impl Connection {
                 proxy: None,
                 deflate: DeflateOptions::default(),
             }),
-            negotiated: Mutex::new(negotiated),
+            negotiated: Arc::new(Mutex::new(negotiated)),
             connecting: AtomicBool::new(false),
             link: OnceCell::new(),
+            binder: Binder::default(),
+            session: OnceCell::new(),
         })
     }
 
@@ -95,8 +109,33 @@ impl Connection {
         Connection::new(Role::Client, WsUrl::parse(url)?, Negotiated::default())
     }
 
+    /// Its mode: blocking, or bound to a callback or a queue.
+    pub fn binder(&self) -> &Binder {
+        &self.binder
+    }
+
+    /// Whether calls on this handle complete asynchronously (the one place that decides:
+    /// the handle's binding).
+    pub fn is_async(&self) -> bool {
+        self.binder.binding().is_some()
+    }
+
+    /// Its timeouts, shared with the asynchronous driver.
+    pub fn timeouts_arc(&self) -> Arc<Timeouts> {
+        self.timeouts.clone()
+    }
+
+    /// Gives an accepted asynchronous connection its driver.
+    pub fn attach_session(&self, s: Arc<Session>) {
+        let _ = self.binder.start();
+        let _ = self.session.set(s);
+    }
+
     /// The state, as `ws_query_state` reports it.
     pub fn state(&self) -> State {
+        if let Some(s) = self.session.get() {
+            return s.state();
+        }
         match self.link.get() {
             Some(link) => link.state(),
             None if self.connecting.load(Ordering::SeqCst) => State::Connecting,
@@ -234,28 +273,36 @@ impl Connection {
             o if Timeouts::covers(o) => Ok(Value::U32(self.timeouts.get(o))),
             Opt::MaxMessageSize => Ok(Value::U64(self.config.lock().max_message)),
             Opt::Subprotocols => Ok(Value::Str(self.config.lock().subprotocols.join(", "))),
-            Opt::SelectedSubprotocol => match self.link.get() {
-                Some(_) => Ok(Value::Str(
-                    self.negotiated
-                        .lock()
-                        .subprotocol
-                        .clone()
-                        .unwrap_or_default(),
-                )),
-                None => not_yet("the selected subprotocol"),
-            },
+            Opt::SelectedSubprotocol => {
+                match self.link.get().is_some() || self.session.get().is_some_and(|s| s.is_open()) {
+                    true => Ok(Value::Str(
+                        self.negotiated
+                            .lock()
+                            .subprotocol
+                            .clone()
+                            .unwrap_or_default(),
+                    )),
+                    false => not_yet("the selected subprotocol"),
+                }
+            }
             o if DeflateOptions::covers(o) => Ok(self.config.lock().deflate.get(o)),
-            Opt::Extensions => match self.link.get() {
-                Some(_) => Ok(Value::Str(self.negotiated.lock().extensions.clone())),
-                None => not_yet("the agreed extensions"),
-            },
+            Opt::Extensions => {
+                match self.link.get().is_some() || self.session.get().is_some_and(|s| s.is_open()) {
+                    true => Ok(Value::Str(self.negotiated.lock().extensions.clone())),
+                    false => not_yet("the agreed extensions"),
+                }
+            }
             Opt::HttpStatus => match self.negotiated.lock().http_status {
                 Some(s) => Ok(Value::U32(u32::from(s))),
                 None => not_yet("the HTTP status of the upgrade response"),
             },
-            Opt::LocalPort => match self.link.get() {
-                Some(l) => Ok(Value::U32(u32::from(l.t.local_port()))),
-                None => not_yet("the local port"),
+            Opt::LocalPort => match (self.link.get(), self.session.get()) {
+                (Some(l), _) => Ok(Value::U32(u32::from(l.t.local_port()))),
+                (_, Some(s)) => s
+                    .local_port()
+                    .map(|p| Value::U32(u32::from(p)))
+                    .map_or_else(|| not_yet("the local port"), Ok),
+                _ => not_yet("the local port"),
             },
             Opt::TlsInsecureSkipVerify => {
                 Ok(Value::U32(u32::from(self.config.lock().tls.insecure)))
@@ -309,9 +356,14 @@ impl Connection {
         let _ = self.link.set(link);
     }
 
-    /// `ws_connect`: TCP connect and HTTP upgrade under `WS_OPTION_CONNECT_TIMEOUT`. On
-    /// failure the handle returns to `NONE` and may be connected again.
-    pub fn connect(&self) -> Result<()> {
+    /// `ws_connect` on handle `h`: TCP connect and HTTP upgrade under
+    /// `WS_OPTION_CONNECT_TIMEOUT`. On failure the handle returns to `NONE` and may be
+    /// connected again. An asynchronous handle returns `WS_ERROR_IO_PENDING` and completes
+    /// through its binding.
+    pub fn connect(&self, h: u64) -> Result<()> {
+        if let Some(binding) = self.binder.start() {
+            return self.connect_async(h, binding);
+        }
         if self.link.get().is_some() {
             return Err(Error::operation(format!(
                 "ws_connect is allowed in NONE; the connection is {}",
@@ -330,6 +382,28 @@ impl Connection {
         let result = self.connect_inner();
         self.connecting.store(false, Ordering::SeqCst);
         result
+    }
+
+    fn connect_async(&self, h: u64, binding: Arc<Binding>) -> Result<()> {
+        let cfg = self.config.lock().clone();
+        let session = self
+            .session
+            .get_or_init(|| Session::idle(h, binding, self.timeouts.clone()));
+        let target = Target {
+            offer: Offer {
+                headers: cfg.headers.clone(),
+                subprotocols: cfg.subprotocols.clone(),
+                // permessage-deflate is not in the asynchronous driver yet: never offered there
+                deflate: None,
+            },
+            url: cfg.url,
+            tls: cfg.tls,
+            proxy: cfg.proxy.map(|p| (p.host, p.port)),
+            max_message: cfg.max_message,
+            negotiated: self.negotiated.clone(),
+        };
+        session.start_connect(target, self.timeouts.deadline(Opt::ConnectTimeout))?;
+        Err(Error::pending())
     }
 
     fn connect_inner(&self) -> Result<()> {
@@ -354,29 +428,7 @@ impl Connection {
             stream = t.into_stream();
         }
         let t = if url.secure {
-            let config = tls::client_config(&cfg.tls)?;
-            let secure_failure = |e: rustls::Error| {
-                Error::new(
-                    crate::error::WS_ERROR_SECURE_FAILURE,
-                    format!("TLS set-up failed: {e}"),
-                )
-            };
-            let mut session: rustls::Connection =
-                rustls::ClientConnection::new(config, tls::server_name(&url.host)?)
-                    .map_err(secure_failure)?
-                    .into();
-            let mut rest = &std::mem::take(&mut early)[..];
-            while !rest.is_empty() {
-                session
-                    .read_tls(&mut rest)
-                    .map_err(|e| Error::connection(format!("TLS failed: {e}")))?;
-                session.process_new_packets().map_err(|e| {
-                    Error::new(
-                        crate::error::WS_ERROR_SECURE_FAILURE,
-                        tls::describe(&e, &url.host),
-                    )
-                })?;
-            }
+            let session = tls::client_session(&cfg.tls, &url.host, &std::mem::take(&mut early))?;
             let t = Transport::with_tls(stream, session).map_err(socket_error)?;
             t.handshake(&url.host, &self.sig.waker, deadline, &cancelled)?;
             t
@@ -409,7 +461,7 @@ impl Connection {
             .map_err(|_| Error::operation("ws_connect raced with itself"))?;
         if self.sig.is_cancelled() {
             // ws_close_handle ran while the link was being set up
-            self.cancel();
+            self.cancel_blocking();
             self.sig.check()?;
         }
         Ok(())
@@ -417,6 +469,10 @@ impl Connection {
 
     /// `ws_send`.
     pub fn send(&self, what: SendKind, payload: &[u8]) -> Result<()> {
+        if let Some(s) = self.session.get() {
+            s.start_send(what, payload)?;
+            return Err(Error::pending());
+        }
         self.link("ws_send", "OPEN and CLOSE_RECEIVED")?.send(
             &self.sig,
             &self.timeouts,
@@ -427,6 +483,10 @@ impl Connection {
 
     /// `ws_receive`.
     pub fn receive(&self, out: &mut [u8]) -> Result<Got> {
+        if let Some(s) = self.session.get() {
+            s.start_receive(out)?;
+            return Err(Error::pending());
+        }
         self.link("ws_receive", "OPEN and CLOSE_SENT")?
             .receive(&self.sig, &self.timeouts, out)
     }
@@ -435,6 +495,10 @@ impl Connection {
     pub fn shutdown(&self, status: u16, reason: &[u8]) -> Result<()> {
         // arguments first: a bad status is INVALID_PARAMETER in every state
         let payload = close::outgoing_payload(status, reason).map_err(Error::param)?;
+        if let Some(s) = self.session.get() {
+            s.start_closer(Closer::Shutdown, payload)?;
+            return Err(Error::pending());
+        }
         self.link("ws_shutdown", "OPEN and CLOSE_RECEIVED")?
             .shutdown(&self.sig, &self.timeouts, payload)
     }
@@ -442,6 +506,10 @@ impl Connection {
     /// `ws_close`.
     pub fn close(&self, status: u16, reason: &[u8]) -> Result<()> {
         let payload = close::outgoing_payload(status, reason).map_err(Error::param)?;
+        if let Some(s) = self.session.get() {
+            s.start_closer(Closer::Close, payload)?;
+            return Err(Error::pending());
+        }
         self.link("ws_close", "OPEN, CLOSE_SENT, CLOSE_RECEIVED and CLOSED")?
             .close(&self.sig, &self.timeouts, payload)
     }
@@ -454,6 +522,9 @@ impl Connection {
                 "no close frame has arrived and the connection has not ended; query after ws_receive returns WS_BUFFER_CLOSE or after ws_close",
             )
         };
+        if let Some(s) = self.session.get() {
+            return s.close_status().ok_or_else(none);
+        }
         let link = self.link.get().ok_or_else(none)?;
         let hs = link.hs.lock();
         hs.peer_status()
@@ -461,8 +532,22 @@ impl Connection {
             .ok_or_else(none)
     }
 
-    /// `ws_close_handle`: cancels every blocked call and drops the connection.
-    pub fn cancel(&self) {
+    /// `ws_close_handle` on handle `h`: cancels every blocked call and drops the connection;
+    /// an asynchronous handle's pending operations are cancelled by its loop, which then
+    /// delivers `HANDLE_CLOSING`.
+    pub fn cancel(&self, h: u64) {
+        if let Some(s) = self.session.get() {
+            s.release();
+            return;
+        }
+        if let Some(binding) = self.binder.binding() {
+            binding.lp.post(Posted::Closing(h, binding.clone()));
+            return;
+        }
+        self.cancel_blocking();
+    }
+
+    fn cancel_blocking(&self) {
         self.sig.cancel();
         if let Some(link) = self.link.get() {
             link.update(|hs| hs.abort());

@@ -47,11 +47,29 @@ pub extern "C" fn ws_query_state(h: ws_handle, state: *mut u32) -> ws_error {
 /// `ws_close` included); the handle value never becomes valid again; the memory is freed when
 /// the last call using the handle has returned.
 ///
-/// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE` for 0, an unknown handle, or a second call.
+/// Asynchronous handles (a status callback or a queue): `ws_close_handle` returns at once;
+/// every pending operation then completes with `WS_ERROR_OPERATION_CANCELLED` (the receive,
+/// the sends in call order, the shutdown or close, the connect or accept) and
+/// `WS_CALLBACK_STATUS_HANDLE_CLOSING` comes last, also for a handle that never started an
+/// operation; after it nothing for the handle is delivered, and its context and buffers may
+/// be freed. A queue handle can be closed only when every handle bound to it has had its
+/// `HANDLE_CLOSING` delivered (`WS_ERROR_INVALID_OPERATION` before); a thread waiting in
+/// `ws_queue_wait` on it then returns `WS_ERROR_OPERATION_CANCELLED`.
+///
+/// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE` for 0, an unknown handle, or a second call;
+/// `WS_ERROR_INVALID_OPERATION` for a queue that still has handles bound.
 #[no_mangle]
 pub extern "C" fn ws_close_handle(h: ws_handle) -> ws_error {
     guard(|| {
-        handles::remove(h)?.cancel();
+        if let handles::Object::Queue(q) = handles::get(h)? {
+            if q.bound() > 0 {
+                return Err(crate::error::Error::operation(format!(
+                    "{} handle(s) bound to this queue have not had their WS_CALLBACK_STATUS_HANDLE_CLOSING delivered yet: close them and run ws_queue_wait until it arrives",
+                    q.bound()
+                )));
+            }
+        }
+        handles::remove(h)?.cancel(h);
         Ok(())
     })
 }

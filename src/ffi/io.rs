@@ -25,7 +25,7 @@ use crate::protocol::MessageKind;
 /// `WS_ERROR_OPERATION_CANCELLED` when `ws_close_handle` was called meanwhile.
 #[no_mangle]
 pub extern "C" fn ws_connect(h: ws_handle) -> ws_error {
-    guard(|| with_conn(h, |c| c.connect()))
+    guard(|| with_conn(h, |c| c.connect(h)))
 }
 
 /// Sends `len` bytes from `buf` as one frame and returns when every byte has been handed to
@@ -111,8 +111,11 @@ pub extern "C" fn ws_receive(
                     "len must be at least 1 and at most PTRDIFF_MAX",
                 ));
             }
-            non_null(bytes_read, "bytes_read")?;
-            non_null(buffer_type, "buffer_type")?;
+            if !c.is_async() {
+                // (an asynchronous receive's results come with its completion)
+                non_null(bytes_read, "bytes_read")?;
+                non_null(buffer_type, "buffer_type")?;
+            }
             // SAFETY: the caller promises `buf` points to `len` writable bytes for the call.
             let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
             let (n, t) = match c.receive(out)? {

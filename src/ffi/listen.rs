@@ -56,8 +56,11 @@ pub extern "C" fn ws_listen(
 pub extern "C" fn ws_accept(listener: ws_handle, out_ws: *mut ws_handle) -> ws_error {
     guard(|| {
         let l = handles::get(listener)?.listener()?;
-        non_null(out_ws, "out_ws")?;
-        issue_conn(out_ws, l.accept()?);
+        if !l.is_async() {
+            // (an asynchronous accept's new handle comes with its completion)
+            non_null(out_ws, "out_ws")?;
+        }
+        issue_conn(out_ws, l.accept_on(listener)?);
         Ok(())
     })
 }

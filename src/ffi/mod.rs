@@ -6,6 +6,7 @@
 //! its pointers for NULL and documents what the caller must guarantee about the rest.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+mod async_api;
 mod close;
 mod error;
 mod handle;
@@ -14,6 +15,7 @@ mod listen;
 mod options;
 mod types;
 
+pub use async_api::*;
 pub use close::*;
 pub use error::*;
 pub use handle::*;
@@ -35,6 +37,7 @@ use crate::handles::{self, Object};
 pub(crate) fn guard(body: impl FnOnce() -> Result<()>) -> ws_error {
     let run = AssertUnwindSafe(|| match body() {
         Ok(()) => WS_OK,
+        Err(e) if e.code == WS_ERROR_IO_PENDING => e.code, // started, not failed
         Err(e) => {
             error::set_last_error(&e.detail);
             e.code

@@ -40,6 +40,13 @@ fn option(id: u32) -> Result<Opt> {
     })
 }
 
+fn no_queue_options() -> Error {
+    Error::new(
+        WS_ERROR_INVALID_OPTION,
+        "a queue handle has no options (WS_OPTION_COMPLETION_QUEUE and WS_OPTION_CONTEXT_VALUE are set on the connections and listeners bound to it)",
+    )
+}
+
 fn decode(opt: Opt, raw: &[u8]) -> Result<Value> {
     let fits = |n: usize| {
         if raw.len() == n {
@@ -99,6 +106,10 @@ pub extern "C" fn ws_set_option(
 ) -> ws_error {
     guard(|| {
         let object = handles::get(h)?;
+        if super::async_api::is_binding_option(option) {
+            non_null(value, "value")?;
+            return super::async_api::set_binding_option(&object, option, value, len);
+        }
         let opt = self::option(option)?;
         opt.check_settable()?;
         non_null(value, "value")?;
@@ -106,6 +117,7 @@ pub extern "C" fn ws_set_option(
         match object {
             Object::Connection(c) => c.set_option(opt, value),
             Object::Listener(l) => l.set_option(opt, value),
+            Object::Queue(_) => Err(no_queue_options()),
         }
     })
 }
@@ -133,40 +145,53 @@ pub extern "C" fn ws_query_option(
 ) -> ws_error {
     guard(|| {
         let object = handles::get(h)?;
+        if super::async_api::is_binding_option(option) {
+            non_null(len, "len")?;
+            return super::async_api::query_binding_option(&object, option, value, len);
+        }
         let opt = self::option(option)?;
         non_null(len, "len")?;
         let got = match object {
             Object::Connection(c) => c.query_option(opt)?,
             Object::Listener(l) => l.query_option(opt)?,
+            Object::Queue(_) => return Err(no_queue_options()),
         };
-        {
-            let encoded: Vec<u8> = match got {
-                Value::U32(v) => v.to_ne_bytes().to_vec(),
-                Value::U64(v) => v.to_ne_bytes().to_vec(),
-                Value::Str(s) => {
-                    let mut b = s.into_bytes();
-                    b.push(0);
-                    b
-                }
-            };
-            // SAFETY: `len` checked non-NULL; the caller owns it.
-            let room = unsafe { *len };
-            if value.is_null() || room < encoded.len() {
-                // SAFETY: as above.
-                unsafe { *len = encoded.len() };
-                return Err(Error::new(
-                    WS_ERROR_INSUFFICIENT_BUFFER,
-                    format!("the option's value needs {} bytes", encoded.len()),
-                ));
+        let encoded: Vec<u8> = match got {
+            Value::U32(v) => v.to_ne_bytes().to_vec(),
+            Value::U64(v) => v.to_ne_bytes().to_vec(),
+            Value::Str(s) => {
+                let mut b = s.into_bytes();
+                b.push(0);
+                b
             }
-            // SAFETY: `value` has room for `room >= encoded.len()` bytes, per the caller.
-            unsafe {
-                std::ptr::copy_nonoverlapping(encoded.as_ptr(), value.cast::<u8>(), encoded.len());
-                *len = encoded.len();
-            }
-            Ok(())
-        }
+        };
+        put_value(&encoded, value, len)
     })
+}
+
+/// Writes a queried option's bytes to `value` (room: `*len`), or reports the size needed.
+/// `len` must not be NULL.
+pub(crate) fn put_value(
+    encoded: &[u8],
+    value: *mut std::ffi::c_void,
+    len: *mut usize,
+) -> Result<()> {
+    // SAFETY: `len` checked non-NULL by the caller; the C caller owns it.
+    let room = unsafe { *len };
+    if value.is_null() || room < encoded.len() {
+        // SAFETY: as above.
+        unsafe { *len = encoded.len() };
+        return Err(Error::new(
+            WS_ERROR_INSUFFICIENT_BUFFER,
+            format!("the option's value needs {} bytes", encoded.len()),
+        ));
+    }
+    // SAFETY: `value` has room for `room >= encoded.len()` bytes, per the caller.
+    unsafe {
+        std::ptr::copy_nonoverlapping(encoded.as_ptr(), value.cast::<u8>(), encoded.len());
+        *len = encoded.len();
+    }
+    Ok(())
 }
 
 /// Adds a header to the upgrade request, e.g. `Authorization` or `Origin`. Allowed in

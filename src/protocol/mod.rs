@@ -9,6 +9,7 @@ pub mod close;
 pub mod deflate;
 pub mod frame;
 pub mod handshake;
+pub mod keepalive;
 mod mask;
 pub mod recv;
 pub mod send;

@@ -23,23 +23,13 @@ pub fn resolve(
     deadline: Option<Instant>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Vec<SocketAddr>> {
-    let literal = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = literal.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
+    if let Some(addrs) = literal(host, port) {
+        return Ok(addrs);
     }
     let (tx, rx) = mpsc::channel();
-    let name = host.to_owned();
-    std::thread::Builder::new()
-        .name("wshandle-resolve".into())
-        .spawn(move || {
-            let _ = tx.send((name.as_str(), port).to_socket_addrs().map(|a| a.collect()));
-        })
-        .map_err(|e| {
-            Error::new(
-                WS_ERROR_NAME_NOT_RESOLVED,
-                format!("cannot start the resolver thread: {e}"),
-            )
-        })?;
+    lookup_on_thread(host, port, move |r| {
+        let _ = tx.send(r);
+    })?;
     loop {
         if cancelled() {
             return Err(Error::cancelled("ws_close_handle cancelled the connect"));
@@ -58,27 +48,61 @@ pub fn resolve(
             None => RESOLVE_SLICE,
         };
         match rx.recv_timeout(slice) {
-            Ok(Ok(addrs)) => {
-                let addrs: Vec<SocketAddr> = addrs;
-                if addrs.is_empty() {
-                    break;
-                }
-                return Ok(addrs);
-            }
-            Ok(Err(e)) => {
-                return Err(Error::new(
-                    WS_ERROR_NAME_NOT_RESOLVED,
-                    format!("cannot resolve host {host}: {e}"),
-                ))
-            }
+            Ok(answer) => return answer,
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(no_addresses(host)),
         }
     }
-    Err(Error::new(
+}
+
+fn no_addresses(host: &str) -> Error {
+    Error::new(
         WS_ERROR_NAME_NOT_RESOLVED,
         format!("host {host} has no addresses"),
-    ))
+    )
+}
+
+/// The address of an IP literal (`127.0.0.1`, `[::1]`), which needs no lookup.
+pub fn literal(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = literal.parse::<IpAddr>().ok()?;
+    Some(vec![SocketAddr::new(ip, port)])
+}
+
+/// Looks `host:port` up on a short-lived helper thread (getaddrinfo blocks and cannot be
+/// interrupted) and hands the answer to `answer` there. Fails only when no thread can start.
+pub fn lookup_on_thread(
+    host: &str,
+    port: u16,
+    answer: impl FnOnce(Result<Vec<SocketAddr>>) + Send + 'static,
+) -> Result<()> {
+    let name = host.to_owned();
+    std::thread::Builder::new()
+        .name("wshandle-resolve".into())
+        .spawn(move || {
+            let r = match (name.as_str(), port).to_socket_addrs() {
+                Ok(addrs) => {
+                    let addrs: Vec<SocketAddr> = addrs.collect();
+                    if addrs.is_empty() {
+                        Err(no_addresses(&name))
+                    } else {
+                        Ok(addrs)
+                    }
+                }
+                Err(e) => Err(Error::new(
+                    WS_ERROR_NAME_NOT_RESOLVED,
+                    format!("cannot resolve host {name}: {e}"),
+                )),
+            };
+            answer(r);
+        })
+        .map(|_| ())
+        .map_err(|e| {
+            Error::new(
+                WS_ERROR_NAME_NOT_RESOLVED,
+                format!("cannot start the resolver thread: {e}"),
+            )
+        })
 }
 
 /// Connects to the first address that accepts, trying each in turn before the deadline.
@@ -99,29 +123,47 @@ pub fn connect(
     Err(last.unwrap_or_else(|| Error::new(WS_ERROR_CANNOT_CONNECT, "no address to connect to")))
 }
 
+fn cannot(addr: SocketAddr, e: io::Error) -> Error {
+    Error::new(
+        WS_ERROR_CANNOT_CONNECT,
+        format!("cannot connect to {addr}: {e}"),
+    )
+}
+
+/// Starts a non-blocking TCP connect to `addr`. The socket is connected once it is writable
+/// and [`connect_finish`] says so.
+pub fn connect_start(addr: SocketAddr) -> Result<TcpStream> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .map_err(|e| Error::from_io(WS_ERROR_CANNOT_CONNECT, "cannot create a TCP socket", &e))?;
+    sock.set_nonblocking(true).map_err(|e| cannot(addr, e))?;
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(cannot(addr, e)),
+    }
+    Ok(sock.into())
+}
+
+/// How a connect started by [`connect_start`] ended, once the socket is writable.
+pub fn connect_finish(sock: &TcpStream, addr: SocketAddr) -> Result<()> {
+    match sock.take_error().map_err(|e| cannot(addr, e))? {
+        None => Ok(()),
+        Some(e) => Err(cannot(addr, e)),
+    }
+}
+
 fn connect_one(
     addr: SocketAddr,
     waker: &Waker,
     deadline: Option<Instant>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<TcpStream> {
-    let cannot = |e: io::Error| {
-        Error::new(
-            WS_ERROR_CANNOT_CONNECT,
-            format!("cannot connect to {addr}: {e}"),
-        )
-    };
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-        .map_err(|e| Error::from_io(WS_ERROR_CANNOT_CONNECT, "cannot create a TCP socket", &e))?;
-    sock.set_nonblocking(true).map_err(cannot)?;
-    match sock.connect(&addr.into()) {
-        Ok(()) => return Ok(sock.into()),
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(cannot(e)),
-    }
+    let sock = connect_start(addr)?;
     use std::os::fd::AsRawFd;
     loop {
-        match wait_fd(sock.as_raw_fd(), false, true, waker, deadline).map_err(cannot)? {
+        match wait_fd(sock.as_raw_fd(), false, true, waker, deadline)
+            .map_err(|e| cannot(addr, e))?
+        {
             Wait::Ready => break,
             Wait::Woken if cancelled() => {
                 return Err(Error::cancelled("ws_close_handle cancelled the connect"));
@@ -135,8 +177,6 @@ fn connect_one(
             }
         }
     }
-    match sock.take_error().map_err(cannot)? {
-        None => Ok(sock.into()),
-        Some(e) => Err(cannot(e)),
-    }
+    connect_finish(&sock, addr)?;
+    Ok(sock)
 }

@@ -7,7 +7,7 @@ mod connect;
 pub mod tls;
 mod waker;
 
-pub use connect::{connect, resolve};
+pub use connect::{connect, connect_finish, connect_start, literal, lookup_on_thread, resolve};
 pub use waker::Waker;
 
 use std::io::{self, Read, Write};
@@ -250,6 +250,43 @@ impl Transport {
         self.tls.as_ref().is_some_and(|t| t.lock().wants_write())
     }
 
+    /// Moves a TLS handshake forward without blocking: `Ok(None)` once it is complete and
+    /// its last records are written, otherwise `Ok(Some(wants_write))`: wait for readability
+    /// (and writability when set), then call again. Plain TCP is always complete.
+    pub fn handshake_step(&self, host: &str) -> crate::error::Result<Option<bool>> {
+        use crate::error::{Error, WS_ERROR_SECURE_FAILURE};
+        let Some(tls) = &self.tls else {
+            return Ok(None);
+        };
+        let io_err =
+            |e: io::Error| Error::connection(format!("TLS handshake with {host} failed: {e}"));
+        let mut c = tls.lock();
+        loop {
+            self.flush_tls(&mut c).map_err(io_err)?;
+            if !c.is_handshaking() && !c.wants_write() {
+                return Ok(None);
+            }
+            match c.read_tls(&mut &self.sock) {
+                Ok(0) => {
+                    return Err(Error::connection(format!(
+                        "{host} closed the connection during the TLS handshake"
+                    )))
+                }
+                Ok(_) => {
+                    if let Err(e) = c.process_new_packets() {
+                        let _ = self.flush_tls(&mut c); // our alert
+                        return Err(Error::new(WS_ERROR_SECURE_FAILURE, tls::describe(&e, host)));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(Some(c.wants_write()))
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+    }
+
     /// Runs a client's TLS handshake to completion before the deadline.
     pub fn handshake(
         &self,
@@ -258,41 +295,10 @@ impl Transport {
         deadline: Option<Instant>,
         cancelled: &dyn Fn() -> bool,
     ) -> crate::error::Result<()> {
-        use crate::error::{Error, WS_ERROR_SECURE_FAILURE, WS_ERROR_TIMEOUT};
-        let Some(tls) = &self.tls else {
-            return Ok(());
-        };
+        use crate::error::{Error, WS_ERROR_TIMEOUT};
         let io_err =
             |e: io::Error| Error::connection(format!("TLS handshake with {host} failed: {e}"));
-        loop {
-            let want_write = {
-                let mut c = tls.lock();
-                self.flush_tls(&mut c).map_err(io_err)?;
-                if !c.is_handshaking() && !c.wants_write() {
-                    return Ok(());
-                }
-                match c.read_tls(&mut &self.sock) {
-                    Ok(0) => {
-                        return Err(Error::connection(format!(
-                            "{host} closed the connection during the TLS handshake"
-                        )))
-                    }
-                    Ok(_) => {
-                        if let Err(e) = c.process_new_packets() {
-                            let _ = self.flush_tls(&mut c); // our alert
-                            return Err(Error::new(
-                                WS_ERROR_SECURE_FAILURE,
-                                tls::describe(&e, host),
-                            ));
-                        }
-                        continue;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(io_err(e)),
-                }
-                c.wants_write()
-            };
+        while let Some(want_write) = self.handshake_step(host)? {
             match self
                 .wait(true, want_write, waker, deadline)
                 .map_err(io_err)?
@@ -312,6 +318,7 @@ impl Transport {
                 }
             }
         }
+        Ok(())
     }
 
     /// Waits for readiness, the waker or the deadline.

@@ -76,6 +76,25 @@ fn cert_and_key(
     }
 }
 
+/// A client session for `host`, fed the bytes that already arrived on the stream (behind a
+/// proxy's answer: the start of the server's TLS records).
+pub fn client_session(o: &TlsOptions, host: &str, early: &[u8]) -> Result<rustls::Connection> {
+    let config = client_config(o)?;
+    let mut session: rustls::Connection = rustls::ClientConnection::new(config, server_name(host)?)
+        .map_err(|e| secure(format!("TLS set-up failed: {e}")))?
+        .into();
+    let mut rest = early;
+    while !rest.is_empty() {
+        session
+            .read_tls(&mut rest)
+            .map_err(|e| Error::connection(format!("TLS failed: {e}")))?;
+        session
+            .process_new_packets()
+            .map_err(|e| secure(describe(&e, host)))?;
+    }
+    Ok(session)
+}
+
 /// The client configuration for these options.
 pub fn client_config(o: &TlsOptions) -> Result<Arc<ClientConfig>> {
     let builder = ClientConfig::builder_with_provider(provider())

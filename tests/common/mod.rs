@@ -2,6 +2,7 @@
 //! installed by scripts/setup-test-env.sh), and small wrappers over the C API.
 #![allow(dead_code)]
 
+pub mod asyncq;
 mod certs;
 mod cprog;
 pub mod raw;
@@ -299,8 +300,8 @@ pub fn gettid() -> i32 {
     unsafe { libc::gettid() }
 }
 
-/// Waits until thread `tid` of this process is blocked in poll (no sleeping guesswork: the
-/// kernel says which system call the thread is in).
+/// Waits until thread `tid` of this process is blocked in poll or epoll (no sleeping
+/// guesswork: the kernel says which system call the thread is in).
 pub fn wait_blocked(tid: i32) {
     let path = format!("/proc/self/task/{tid}/syscall");
     let until = Instant::now() + EVENT_WAIT;
@@ -311,7 +312,14 @@ pub fn wait_blocked(tid: i32) {
                 .next()
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(-1);
-            if nr == libc::SYS_poll || nr == libc::SYS_ppoll {
+            if [
+                libc::SYS_poll,
+                libc::SYS_ppoll,
+                libc::SYS_epoll_wait,
+                libc::SYS_epoll_pwait,
+            ]
+            .contains(&nr)
+            {
                 return;
             }
         }

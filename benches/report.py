@@ -94,6 +94,15 @@ def main():
     rtt = med("ping-pong 16 B p50", "wshandle")
     close_us = med("ws_close", "wshandle")
     goal("ws_close vs 2 round trips + 1 ms", close_us / (2 * rtt + 1000), 1.0, higher=False, basis=f"ws_close {close_us:.0f} µs, RTT {rtt:.1f} µs")
+    s = "compressed JSON echo"
+    if (s, "Node ws") in rows:
+        goal("compressed JSON echo vs Node ws perMessageDeflate", med(s, "wshandle") / med(s, "Node ws"), 1.5, basis="msg/s ratio, one message in flight")
+    s = "memory per idle compressed connection"
+    if (s, "wshandle") in rows:
+        comp = med(s, "wshandle")
+        goal("memory per idle compressed connection vs websockets' 70 KiB", comp / (70 * 1024), 1.0, higher=False,
+             basis=f"{comp:,.0f} B after 20 echoes; uncompressed after the same {med(s, 'wshandle uncompressed'):,.0f} B; "
+                   f"no context takeover {med(s, 'wshandle no context takeover'):,.0f} B")
     mem = med("memory per idle connection", "wshandle")
     goal("memory per idle connection vs 16 KiB", mem / 16384, 1.0, higher=False, basis=f"{mem:,.0f} B; tungstenite {med('memory per idle connection', 'tungstenite'):,.0f} B")
 

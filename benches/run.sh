@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark command: builds everything in release mode and measures, in one run, wshandle
-# against raw TCP, tungstenite, Boost.Beast and the Python clients on 127.0.0.1, then writes
+# against raw TCP, tungstenite, Boost.Beast and the Python clients on 127.0.0.1, and
+# compressed (permessage-deflate) JSON echoes against Node's ws, then writes
 # benches/results.md and benches/results.png.
 #
 #   bash benches/run.sh [ROUNDS]      (default 5)
@@ -32,7 +33,9 @@ for l in sys.stdin:
         print(m["executable"])')
 g++ -std=c++17 -O2 -Wall -Wextra -o target/release/beast_client benches/beast_client.cpp -lpthread
 
-"$wsbench" --rounds "$rounds" --beast target/release/beast_client --out target/bench-rust.json
+# Node's ws (perMessageDeflate) for the compressed JSON echo, from the test set-up
+NODE_PATH="$(bash scripts/setup-test-env.sh --print-node-path | tail -n 1)" \
+    "$wsbench" --rounds "$rounds" --beast target/release/beast_client --out target/bench-rust.json
 "$python" benches/python_bench.py "$wsbench" "$rounds" target/bench-python.json
 PEERS_PYTHON="$python" "$bench_venv/bin/python" benches/report.py target/bench-rust.json target/bench-python.json \
     "bash benches/run.sh $rounds"

@@ -17,7 +17,8 @@
  * fragment and the *_MESSAGE piece ends the message, so the 16 MiB messages of section 9
  * pass through a 64 KiB buffer. A case that fails the connection (a protocol violation by
  * the server, which is what many cases test) is not an error of this program: it prints
- * one line per case and exits 0 once the reports are written.
+ * one line per case and exits 0 once the reports are written. It offers permessage-deflate
+ * (RFC 7692), which sections 12 and 13 test.
  */
 #include "common.h"
 
@@ -39,6 +40,13 @@ static ws_handle connect_to(const char *base, const char *path)
     uint32_t receive_ms = 60000, close_ms = 10000;
     CHECK(ws_set_option(h, WS_OPTION_RECEIVE_TIMEOUT, &receive_ms, sizeof receive_ms));
     CHECK(ws_set_option(h, WS_OPTION_CLOSE_TIMEOUT, &close_ms, sizeof close_ms));
+    /* permessage-deflate (sections 12 and 13): without context takeover the offer carries
+     * client_no_context_takeover, so the server may use every parameter set of section 13;
+     * threshold 0 compresses even the smallest messages. */
+    uint32_t on = 1, off = 0;
+    CHECK(ws_set_option(h, WS_OPTION_PERMESSAGE_DEFLATE, &on, sizeof on));
+    CHECK(ws_set_option(h, WS_OPTION_DEFLATE_CONTEXT_TAKEOVER, &off, sizeof off));
+    CHECK(ws_set_option(h, WS_OPTION_DEFLATE_THRESHOLD, &off, sizeof off));
     ws_error e = ws_connect(h);
     if (e != WS_OK) {
         char detail[256];

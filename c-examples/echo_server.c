@@ -7,8 +7,9 @@
  * "listening on port N", and echoes every message back with its type, piece by piece
  * (a *_FRAGMENT piece is sent as a fragment, the *_MESSAGE piece ends the message), so a
  * message of any size passes through a 64 KiB buffer. When a client closes, the server
- * answers with the same status and reason. It stops after SECONDS (default 60): the
- * listener's receive timeout bounds each ws_accept.
+ * answers with the same status and reason. It accepts permessage-deflate (RFC 7692) when a
+ * client offers it. It stops after SECONDS (default 60): the listener's receive timeout
+ * bounds each ws_accept.
  */
 #include <pthread.h>
 #include <time.h>
@@ -59,6 +60,10 @@ int main(int argc, char **argv)
     long seconds = argc > 2 ? atol(argv[2]) : 60;
     ws_handle listener;
     CHECK(ws_listen(url, &listener));
+    /* accept permessage-deflate when a client offers it (browsers, Python websockets and
+     * Node ws do), with the default tuning */
+    uint32_t on = 1;
+    CHECK(ws_set_option(listener, WS_OPTION_PERMESSAGE_DEFLATE, &on, sizeof on));
 
     uint32_t port;
     size_t len = sizeof port;

@@ -347,6 +347,62 @@
 #define WS_OPTION_PROXY 1011
 
 /**
+ * `uint32_t`, 0 or 1 (default 0): permessage-deflate (RFC 7692). On a client, offer it; on a
+ * listener, accept it when a client offers it (the first offer in the client's list that can
+ * be honoured). Set before `ws_connect` (on a listener at any time, for the connections
+ * accepted afterwards). Once agreed, each side compresses its own messages above
+ * `WS_OPTION_DEFLATE_THRESHOLD`; the calls, states, pieces and close rules do not change, and
+ * `WS_OPTION_MAX_MESSAGE_SIZE` counts inflated bytes, checked while inflating. An offer that
+ * would need an 8-bit compression window is declined (zlib cannot compress with one).
+ */
+#define WS_OPTION_PERMESSAGE_DEFLATE 1012
+
+/**
+ * String, query only: the `Sec-WebSocket-Extensions` value the handshake agreed, e.g.
+ * `permessage-deflate; client_max_window_bits=12`; "" when none. Known after `ws_connect`
+ * (`WS_ERROR_INCORRECT_HANDLE_STATE` before); `WS_ERROR_INVALID_OPTION` on a listener.
+ */
+#define WS_OPTION_EXTENSIONS 1013
+
+/**
+ * `uint32_t`, 9-15 (default 12): the largest LZ77 window, as a base-2 logarithm, that this
+ * side compresses with and asks the peer to compress with (`server_max_window_bits` in a
+ * client's offer, `client_max_window_bits` in a listener's answer when the client allows it).
+ * It sets what a connection keeps between messages with context takeover: the peer's window
+ * (`2^bits` bytes plus about 7 KiB of decompressor) and our own last `2^bits` bytes. 12
+ * (4 KiB), as Python `websockets`, compresses small JSON messages nearly as well as 15 at an
+ * eighth of the memory. 8 is not offered: zlib cannot compress with an 8-bit raw window.
+ */
+#define WS_OPTION_DEFLATE_WINDOW_BITS 1014
+
+/**
+ * `uint32_t`, 0 or 1 (default 1): keep compression contexts from one message to the next in
+ * both directions. 1 compresses streams of small, similar messages (JSON feeds) several
+ * times better and costs, per idle connection, the peer's window with its decompressor and
+ * a copy of our last `2^WS_OPTION_DEFLATE_WINDOW_BITS` bytes (about 16 KiB at 12 bits). 0 asks
+ * for `client_no_context_takeover` and `server_no_context_takeover`: a connection then keeps
+ * no compression state between messages (compressors come from a small shared pool for the
+ * length of one message).
+ */
+#define WS_OPTION_DEFLATE_CONTEXT_TAKEOVER 1015
+
+/**
+ * `uint32_t`, 0-9 (default 3): the zlib compression level of the messages this side sends.
+ * On JSON, 3 (greedy matching) compresses within 5% of 6 and 9 at less CPU; 1 (zlib-rs's
+ * fastest, fixed Huffman codes only) loses a fifth of the gain and is no faster on small
+ * messages, whose cost is mostly setting the compressor up; 0 sends stored blocks.
+ */
+#define WS_OPTION_DEFLATE_LEVEL 1016
+
+/**
+ * `uint32_t`, bytes (default 64): a message sent whole (one `ws_send`) shorter than this goes
+ * uncompressed: below it deflate saves little or nothing and costs a compressor. A message
+ * sent in fragments is always compressed (its size is unknown when it starts). 0 compresses
+ * every message.
+ */
+#define WS_OPTION_DEFLATE_THRESHOLD 1017
+
+/**
  * A result code: `WS_OK` (0) on success, otherwise one of the `WS_ERROR_*` values, which are
  * the Win32/WinHTTP numbers of the same meaning.
  */
@@ -855,21 +911,24 @@ ws_error ws_accept(ws_handle listener, ws_handle *out_ws);
  * `WS_OPTION_*` says.
  *
  * Timeouts may be set in any state and apply to calls that start afterwards. The other
- * settable options (`WS_OPTION_MAX_MESSAGE_SIZE`, `WS_OPTION_SUBPROTOCOLS`) only in
- * `WS_STATE_NONE`.
+ * settable options (`WS_OPTION_MAX_MESSAGE_SIZE`, `WS_OPTION_SUBPROTOCOLS`, the TLS and proxy
+ * options, `WS_OPTION_PERMESSAGE_DEFLATE` and `WS_OPTION_DEFLATE_*`) only in `WS_STATE_NONE`.
  *
  * On a listener (from `ws_listen`): the timeouts, `WS_OPTION_SUBPROTOCOLS` (the subprotocols
- * accepted, in order of preference) and `WS_OPTION_MAX_MESSAGE_SIZE`, at any time; they apply
- * to the connections `ws_accept` returns afterwards. Other options are
- * `WS_ERROR_INVALID_OPTION` there.
+ * accepted, in order of preference), `WS_OPTION_MAX_MESSAGE_SIZE`, `WS_OPTION_PERMESSAGE_DEFLATE`
+ * and `WS_OPTION_DEFLATE_*`, at any time; they apply to the connections `ws_accept` returns
+ * afterwards. Other options are `WS_ERROR_INVALID_OPTION` there.
  *
  * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_OPTION` for a number that is
  * no option, a query-only option, or an option this build does not support (TLS, proxy);
- * `WS_ERROR_INVALID_PARAMETER` when `value` is NULL, `len` does not fit the option's type, or
- * a string is not UTF-8; `WS_ERROR_INCORRECT_HANDLE_STATE` for a connect-time option after
+ * `WS_ERROR_INVALID_PARAMETER` when `value` is NULL, `len` does not fit the option's type, a
+ * string is not UTF-8, or a number is outside the option's range (the `WS_OPTION_DEFLATE_*`); `WS_ERROR_INCORRECT_HANDLE_STATE` for a connect-time option after
  * `ws_connect`.
  */
-ws_error ws_set_option(ws_handle h, uint32_t option, const void *value, size_t len);
+ws_error ws_set_option(ws_handle h,
+                       uint32_t option,
+                       const void *value,
+                       size_t len);
 
 /**
  * Reads an option. On entry `*len` is the size of `value` in bytes; on `WS_OK` it is the
@@ -879,8 +938,8 @@ ws_error ws_set_option(ws_handle h, uint32_t option, const void *value, size_t l
  * `value` NULL and `*len` 0 to ask for the size).
  *
  * A listener answers the options it takes and `WS_OPTION_LOCAL_PORT` (the bound port).
- * On a connection, every option can be read in every state except `WS_OPTION_SELECTED_SUBPROTOCOL` and
- * `WS_OPTION_LOCAL_PORT` (after `ws_connect`) and `WS_OPTION_HTTP_STATUS` (after a response
+ * On a connection, every option can be read in every state except `WS_OPTION_SELECTED_SUBPROTOCOL`,
+ * `WS_OPTION_EXTENSIONS` and `WS_OPTION_LOCAL_PORT` (after `ws_connect`) and `WS_OPTION_HTTP_STATUS` (after a response
  * arrived, even a failed one): before that they return `WS_ERROR_INCORRECT_HANDLE_STATE`.
  *
  * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_OPTION`;

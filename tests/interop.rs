@@ -4,20 +4,10 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use std::process::Command;
 
 /// Runs one of tests/peers' clients and returns its final event for `scenario`.
 fn client(program: &str, scenario: &str, url: &str) -> Value {
-    let script = repo().join("tests/peers").join(program);
-    let mut cmd = if program.ends_with(".mjs") {
-        let mut c = Command::new("node");
-        c.env("NODE_PATH", &*NODE_PATH);
-        c
-    } else {
-        Command::new(&*PYTHON)
-    };
-    let out = cmd
-        .arg(script)
+    let out = peer_command(program)
         .args(["--url", url, "--scenario", scenario, "--deadline", "60"])
         .output()
         .unwrap();

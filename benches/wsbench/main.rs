@@ -7,6 +7,7 @@
 //!     wsbench [--rounds N] [--beast PATH] [--out FILE]
 
 mod beast;
+mod compress;
 mod memory;
 mod scenarios;
 mod serve;
@@ -40,10 +41,67 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// The permessage-deflate scenarios: echoes of the JSON corpus (one message in flight) against
+/// Node `ws`, the corpus's compression ratio, memory per idle compressed connection.
+fn deflate_round(r: &mut Results, flip: bool) {
+    let mut contenders = vec!["wshandle", "wshandle level 6", "Node ws"];
+    if flip {
+        contenders.reverse();
+    }
+    for c in contenders {
+        let v = match c {
+            "wshandle" => compress::echo_ws(3, 2),
+            "wshandle level 6" => compress::echo_ws(6, 2),
+            _ => match compress::echo_node(2) {
+                Some(v) => v,
+                None => continue,
+            },
+        };
+        r.add("compressed JSON echo", c, "msg/s", true, v);
+    }
+    for (c, takeover) in [("wshandle", true), ("wshandle no context takeover", false)] {
+        r.add(
+            "JSON corpus compression ratio",
+            c,
+            "×",
+            true,
+            compress::ratio(takeover),
+        );
+    }
+    for (c, kind) in [
+        ("wshandle", "deflate"),
+        ("wshandle no context takeover", "deflate-no-takeover"),
+        ("wshandle uncompressed", "echoed"),
+    ] {
+        let v = memory::measure(kind, 1000);
+        r.add(
+            "memory per idle compressed connection",
+            c,
+            "bytes",
+            false,
+            v,
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("mem-server") => return memory::serve(args[2].parse().unwrap()),
+        Some("mem-server") => {
+            return memory::serve(
+                args[2].parse().unwrap(),
+                args.get(3).map_or("", String::as_str),
+            )
+        }
+        Some("deflate-serve") => return compress::serve(args[2].parse().unwrap()),
+        // the compression scenarios alone: wsbench deflate ROUNDS
+        Some("deflate") => {
+            let mut r = Results::default();
+            for _ in 0..args.get(2).map_or(1, |n| n.parse().unwrap()) {
+                deflate_round(&mut r, false);
+            }
+            return;
+        }
         Some("mem-client") => {
             return memory::client(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap())
         }
@@ -172,6 +230,7 @@ fn main() {
             }
         }
         r.add("ws_close", "wshandle", "µs", false, close_ws(200));
+        deflate_round(&mut r, flip);
         let (cpu, ms) = slow::slow_handshakes(1000);
         r.add(
             "listener CPU, 1000 slow handshakes",

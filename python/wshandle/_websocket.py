@@ -138,6 +138,43 @@ def _header_pairs(headers: Any) -> List[Tuple[bytes, bytes]]:
     return out
 
 
+def _apply_deflate(
+    h: int,
+    permessage_deflate: bool,
+    window_bits: Optional[int],
+    context_takeover: Optional[bool],
+    level: Optional[int],
+    threshold: Optional[int],
+) -> None:
+    """WS_OPTION_PERMESSAGE_DEFLATE and its tuning options; None keeps the library's default
+    (the library checks the ranges: ValueError for a number out of range)."""
+    for value, what, kind in (
+        (permessage_deflate, "permessage_deflate", bool),
+        (context_takeover, "deflate_context_takeover", bool),
+    ):
+        if value is not None and not isinstance(value, kind):
+            raise TypeError(f"{what} must be a bool, not {type(value).__name__}")
+    for value, what in (
+        (window_bits, "deflate_window_bits"),
+        (level, "deflate_level"),
+        (threshold, "deflate_threshold"),
+    ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"{what} must be an int or None, not {type(value).__name__}")
+        if value is not None and not 0 <= value <= 0xFFFFFFFF:
+            raise ValueError(f"{what} is out of range: {value}")
+    if permessage_deflate:
+        _check(_b.set_u32(h, Option.PERMESSAGE_DEFLATE, 1))
+    for option, value in (
+        (Option.DEFLATE_WINDOW_BITS, window_bits),
+        (Option.DEFLATE_CONTEXT_TAKEOVER, context_takeover),
+        (Option.DEFLATE_LEVEL, level),
+        (Option.DEFLATE_THRESHOLD, threshold),
+    ):
+        if value is not None:
+            _check(_b.set_u32(h, option, int(value)))
+
+
 def _release(h: int) -> None:
     _b.ws_close_handle(h)
 
@@ -313,6 +350,11 @@ class WebSocket(_Handle):
         keepalive_interval: Optional[float] = _DEFAULT_KEEPALIVE_INTERVAL,
         keepalive_timeout: Optional[float] = None,
         max_message_size: Optional[int] = None,
+        permessage_deflate: bool = False,
+        deflate_window_bits: Optional[int] = None,
+        deflate_context_takeover: Optional[bool] = None,
+        deflate_level: Optional[int] = None,
+        deflate_threshold: Optional[int] = None,
         tls_ca_file: Optional[str] = None,
         tls_insecure_skip_verify: Optional[bool] = None,
         tls_cert_file: Optional[str] = None,
@@ -337,6 +379,14 @@ class WebSocket(_Handle):
                 subprotocols,
                 tls_cert_file,
                 tls_key_file,
+            )
+            _apply_deflate(
+                h,
+                permessage_deflate,
+                deflate_window_bits,
+                deflate_context_takeover,
+                deflate_level,
+                deflate_threshold,
             )
             if tls_ca_file is not None:
                 _check(
@@ -593,6 +643,14 @@ class WebSocket(_Handle):
         return value.decode("utf-8") or None
 
     @property
+    def extensions(self) -> str:
+        """The ``Sec-WebSocket-Extensions`` value the handshake agreed ("" for none), e.g.
+        ``permessage-deflate; client_max_window_bits=12``."""
+        rc, value = _b.query_string(self._h, Option.EXTENSIONS)
+        _check(rc)
+        return value.decode("utf-8")
+
+    @property
     def http_status(self) -> int:
         """The HTTP status of the upgrade response (101 once connected)."""
         rc, status = _b.query_u32(self._h, Option.HTTP_STATUS)
@@ -651,6 +709,11 @@ class Listener(_Handle):
         keepalive_interval: Optional[float] = _DEFAULT_KEEPALIVE_INTERVAL,
         keepalive_timeout: Optional[float] = None,
         max_message_size: Optional[int] = None,
+        permessage_deflate: bool = False,
+        deflate_window_bits: Optional[int] = None,
+        deflate_context_takeover: Optional[bool] = None,
+        deflate_level: Optional[int] = None,
+        deflate_threshold: Optional[int] = None,
         tls_cert_file: Optional[str] = None,
         tls_key_file: Optional[str] = None,
     ) -> None:
@@ -672,6 +735,14 @@ class Listener(_Handle):
                 subprotocols,
                 tls_cert_file,
                 tls_key_file,
+            )
+            _apply_deflate(
+                self._h,
+                permessage_deflate,
+                deflate_window_bits,
+                deflate_context_takeover,
+                deflate_level,
+                deflate_threshold,
             )
         except BaseException:
             self.close_handle()
@@ -729,6 +800,11 @@ def connect(
     keepalive_interval: Optional[float] = _DEFAULT_KEEPALIVE_INTERVAL,
     keepalive_timeout: Optional[float] = None,
     max_message_size: Optional[int] = None,
+    permessage_deflate: bool = False,
+    deflate_window_bits: Optional[int] = None,
+    deflate_context_takeover: Optional[bool] = None,
+    deflate_level: Optional[int] = None,
+    deflate_threshold: Optional[int] = None,
     tls_ca_file: Optional[str] = None,
     tls_insecure_skip_verify: Optional[bool] = None,
     tls_cert_file: Optional[str] = None,
@@ -746,6 +822,12 @@ def connect(
       `recv` waits idle. ``keepalive_timeout`` (None): abort when a keepalive ping goes
       unanswered this long.
     - ``max_message_size`` (None): a longer incoming message fails the connection (1009).
+    - ``permessage_deflate`` (False): offer compression (RFC 7692); `WebSocket.extensions` tells
+      what was agreed. ``max_message_size`` then counts inflated bytes. Tuning (None = the
+      library's default): ``deflate_window_bits`` (9-15, default 12), ``deflate_context_takeover``
+      (default True; False keeps no compression state between messages),
+      ``deflate_level`` (0-9, default 3), ``deflate_threshold`` (bytes, default 64: smaller
+      messages sent whole go uncompressed).
     - ``tls_ca_file``: a PEM bundle that replaces the system's trust store for ``wss://``.
       ``tls_insecure_skip_verify``: skip certificate and host-name checks (tests only).
       ``tls_cert_file``/``tls_key_file``: a client certificate and its key.
@@ -767,6 +849,11 @@ def connect(
         keepalive_interval=keepalive_interval,
         keepalive_timeout=keepalive_timeout,
         max_message_size=max_message_size,
+        permessage_deflate=permessage_deflate,
+        deflate_window_bits=deflate_window_bits,
+        deflate_context_takeover=deflate_context_takeover,
+        deflate_level=deflate_level,
+        deflate_threshold=deflate_threshold,
         tls_ca_file=tls_ca_file,
         tls_insecure_skip_verify=tls_insecure_skip_verify,
         tls_cert_file=tls_cert_file,
@@ -791,6 +878,11 @@ def listen(
     keepalive_interval: Optional[float] = _DEFAULT_KEEPALIVE_INTERVAL,
     keepalive_timeout: Optional[float] = None,
     max_message_size: Optional[int] = None,
+    permessage_deflate: bool = False,
+    deflate_window_bits: Optional[int] = None,
+    deflate_context_takeover: Optional[bool] = None,
+    deflate_level: Optional[int] = None,
+    deflate_threshold: Optional[int] = None,
     tls_cert_file: Optional[str] = None,
     tls_key_file: Optional[str] = None,
 ) -> Listener:
@@ -798,6 +890,8 @@ def listen(
     a free port: read `Listener.port`). Requests for another path get HTTP 404, malformed ones 400.
 
     - ``subprotocols``: accepted, in order of preference.
+    - ``permessage_deflate`` (False): accept compression when a client offers it, with the
+      ``deflate_*`` tuning of `wshandle.connect`.
     - The timeouts and ``max_message_size`` are inherited by accepted connections;
       ``receive_timeout`` also bounds `Listener.accept` and each pending upgrade request.
     - ``tls_cert_file``/``tls_key_file``: the PEM certificate chain and key of a ``wss://``
@@ -815,6 +909,11 @@ def listen(
         keepalive_interval=keepalive_interval,
         keepalive_timeout=keepalive_timeout,
         max_message_size=max_message_size,
+        permessage_deflate=permessage_deflate,
+        deflate_window_bits=deflate_window_bits,
+        deflate_context_takeover=deflate_context_takeover,
+        deflate_level=deflate_level,
+        deflate_threshold=deflate_threshold,
         tls_cert_file=tls_cert_file,
         tls_key_file=tls_key_file,
     )

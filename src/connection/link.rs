@@ -18,6 +18,7 @@ use super::io::{self, write_all, Limit, Signals};
 use super::options::{Opt, Timeouts};
 use crate::error::{Error, Result};
 use crate::protocol::close::{self, CloseHandshake, State};
+use crate::protocol::deflate::Compressor;
 use crate::protocol::frame::{self, ControlPayload, Opcode};
 use crate::protocol::keepalive::{Keepalive, Tick};
 use crate::protocol::recv::{Event, Receiver};
@@ -77,6 +78,8 @@ pub(super) struct TxSide {
     /// How much of `out` is already on the wire (a control frame the receiver could only
     /// partly write without blocking).
     pub(super) sent: usize,
+    /// permessage-deflate's sending state, when agreed (see `compressed.rs`).
+    pub(super) deflate: Option<Compressor>,
 }
 
 /// At most this many pongs wait to be sent; a peer that pings faster than we can write
@@ -175,6 +178,7 @@ impl Link {
                 framer: Framer::default(),
                 out: Vec::new(),
                 sent: 0,
+                deflate: None,
             }),
             hs: Mutex::new(CloseHandshake::default()),
             state: AtomicU8::new(State::Open as u8),
@@ -468,7 +472,7 @@ impl Link {
                 self.on_peer_close(p, sig, deadline);
                 return Ok(Some(Got::Close));
             }
-            while rx.start < rx.end {
+            while rx.start < rx.end || rx.receiver.has_pending_output() {
                 let (used, ev) = rx
                     .receiver
                     .feed(&rx.buf[rx.start..rx.end], &mut out[filled..])

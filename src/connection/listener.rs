@@ -19,10 +19,11 @@ use parking_lot::Mutex;
 
 use super::io::{write_all, Limit, Signals};
 use super::link::{Busy, Link};
-use super::options::{parse_subprotocols, Opt, Timeouts, Value};
+use super::options::{parse_subprotocols, DeflateOptions, Opt, Timeouts, Value};
 use super::url::WsUrl;
 use super::Connection;
 use crate::error::{Error, Result, WS_ERROR_CANNOT_CONNECT, WS_ERROR_INVALID_OPTION};
+use crate::protocol::deflate::Agreed;
 use crate::protocol::handshake::server::{unavailable, Policy, ServerHandshake, Verdict};
 use crate::protocol::handshake::Headers;
 use crate::protocol::Role;
@@ -50,6 +51,8 @@ pub struct Ready {
     response: Vec<u8>,
     subprotocol: Option<String>,
     headers: Headers,
+    /// permessage-deflate's answer and what it agreed.
+    deflate: Option<(String, Agreed)>,
 }
 
 /// Where an upgrade stands after a non-blocking step.
@@ -79,6 +82,7 @@ struct ListenerConfig {
     subprotocols: Vec<String>,
     max_message: u64,
     tls: TlsOptions,
+    deflate: DeflateOptions,
     /// Built from `tls` on first use, dropped when a TLS option changes.
     server_tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -169,6 +173,7 @@ impl Listener {
             (o, Value::U32(ms)) if Timeouts::covers(o) => self.timeouts.set(o, ms),
             (Opt::MaxMessageSize, Value::U64(n)) => c.max_message = n,
             (Opt::Subprotocols, Value::Str(s)) => c.subprotocols = parse_subprotocols(&s)?,
+            (o, v) if DeflateOptions::covers(o) => c.deflate.set(o, &v)?,
             (Opt::TlsCertFile | Opt::TlsKeyFile, Value::Str(path)) if self.url.secure => {
                 match opt {
                     Opt::TlsCertFile => c.tls.cert_file = Some(path),
@@ -188,6 +193,7 @@ impl Listener {
             o if Timeouts::covers(o) => Value::U32(self.timeouts.get(o)),
             Opt::MaxMessageSize => Value::U64(c.max_message),
             Opt::Subprotocols => Value::Str(c.subprotocols.join(", ")),
+            o if DeflateOptions::covers(o) => c.deflate.get(o),
             Opt::LocalPort => Value::U32(u32::from(self.sock.local_addr().map_or(0, |a| a.port()))),
             Opt::TlsCertFile if self.url.secure => {
                 Value::Str(c.tls.cert_file.clone().unwrap_or_default())
@@ -461,6 +467,8 @@ impl Listener {
                 let policy = Policy {
                     path,
                     subprotocols: &c.subprotocols,
+                    // permessage-deflate is not in the asynchronous driver yet
+                    deflate: c.deflate.offered().filter(|_| !self.is_async()),
                 };
                 p.hs.feed(&chunk[..n], policy)
             };
@@ -474,11 +482,13 @@ impl Listener {
                     response,
                     subprotocol,
                     headers,
+                    deflate,
                 }) => {
                     return Step::Ready(Ready {
                         response,
                         subprotocol,
                         headers,
+                        deflate,
                     })
                 }
             }
@@ -530,7 +540,11 @@ impl Listener {
             return Ok(None);
         }
         let max_message = self.config.lock().max_message;
-        conn.attach(Link::new(p.t, Role::Server, max_message, p.hs.leftover()));
+        let (extensions, agreed) = ready.deflate.unzip();
+        conn.negotiated.lock().extensions = extensions.unwrap_or_default();
+        conn.attach(
+            Link::new(p.t, Role::Server, max_message, p.hs.leftover()).with_deflate(agreed),
+        );
         Ok(Some(conn))
     }
 }
@@ -538,6 +552,6 @@ impl Listener {
 fn not_for_listener() -> Error {
     Error::new(
         WS_ERROR_INVALID_OPTION,
-        "this option does not apply to this listener (listeners take the timeouts, WS_OPTION_SUBPROTOCOLS, WS_OPTION_MAX_MESSAGE_SIZE and WS_OPTION_LOCAL_PORT; wss:// listeners also WS_OPTION_TLS_CERT_FILE and WS_OPTION_TLS_KEY_FILE)",
+        "this option does not apply to this listener (listeners take the timeouts, WS_OPTION_SUBPROTOCOLS, WS_OPTION_MAX_MESSAGE_SIZE, WS_OPTION_LOCAL_PORT and the compression options WS_OPTION_PERMESSAGE_DEFLATE and WS_OPTION_DEFLATE_*; wss:// listeners also WS_OPTION_TLS_CERT_FILE and WS_OPTION_TLS_KEY_FILE)",
     )
 }

@@ -3,6 +3,7 @@
 //! A [`Connection`] is what a connection handle refers to: its options, its cancellation
 //! signals, and — once `ws_connect` succeeded — its [`Link`].
 
+mod compressed;
 mod handshake;
 mod io;
 mod link;
@@ -35,7 +36,7 @@ use crate::reactor::pending::Closer;
 use crate::reactor::{Binder, Binding, Session, Target};
 use crate::transport::tls::{self, TlsOptions};
 use crate::transport::{self, Transport};
-use options::{Opt, Timeouts, Value};
+use options::{DeflateOptions, Opt, Timeouts, Value};
 use proxy::Proxy;
 
 /// Settings fixed at `ws_connect`.
@@ -47,6 +48,7 @@ struct Config {
     max_message: u64,
     tls: TlsOptions,
     proxy: Option<Proxy>,
+    deflate: DeflateOptions,
 }
 
 /// What the upgrade told us.
@@ -58,6 +60,8 @@ pub struct Negotiated {
     pub subprotocol: Option<String>,
     /// A client's: the upgrade response's headers; an accepted connection's: the request's.
     pub headers: Headers,
+    /// The `Sec-WebSocket-Extensions` value agreed ("" for none).
+    pub extensions: String,
 }
 
 /// A connection handle's object.
@@ -90,6 +94,7 @@ impl Connection {
                 max_message: 0,
                 tls: TlsOptions::default(),
                 proxy: None,
+                deflate: DeflateOptions::default(),
             }),
             negotiated: Arc::new(Mutex::new(negotiated)),
             connecting: AtomicBool::new(false),
@@ -188,6 +193,10 @@ impl Connection {
                 self.config.lock().subprotocols = list;
                 Ok(())
             }
+            (o, v) if DeflateOptions::covers(o) => {
+                self.before_connect("compression options")?;
+                self.config.lock().deflate.set(o, &v)
+            }
             (Opt::TlsInsecureSkipVerify, Value::U32(v)) => {
                 if v > 1 {
                     return Err(Error::param(
@@ -276,6 +285,13 @@ impl Connection {
                     false => not_yet("the selected subprotocol"),
                 }
             }
+            o if DeflateOptions::covers(o) => Ok(self.config.lock().deflate.get(o)),
+            Opt::Extensions => {
+                match self.link.get().is_some() || self.session.get().is_some_and(|s| s.is_open()) {
+                    true => Ok(Value::Str(self.negotiated.lock().extensions.clone())),
+                    false => not_yet("the agreed extensions"),
+                }
+            }
             Opt::HttpStatus => match self.negotiated.lock().http_status {
                 Some(s) => Ok(Value::U32(u32::from(s))),
                 None => not_yet("the HTTP status of the upgrade response"),
@@ -328,6 +344,7 @@ impl Connection {
             http_status: Some(101),
             subprotocol,
             headers: request_headers,
+            extensions: String::new(),
         };
         let conn = Connection::new(Role::Server, url, negotiated)?;
         conn.timeouts.copy_from(timeouts);
@@ -376,6 +393,8 @@ impl Connection {
             offer: Offer {
                 headers: cfg.headers.clone(),
                 subprotocols: cfg.subprotocols.clone(),
+                // permessage-deflate is not in the asynchronous driver yet: never offered there
+                deflate: None,
             },
             url: cfg.url,
             tls: cfg.tls,
@@ -420,6 +439,7 @@ impl Connection {
         let offer = Offer {
             headers: cfg.headers.clone(),
             subprotocols: cfg.subprotocols.clone(),
+            deflate: cfg.deflate.offered().copied(),
         };
         let up = handshake::client_upgrade(&t, &self.sig, url, offer, &early, deadline, &mut info);
         {
@@ -429,8 +449,13 @@ impl Connection {
         }
         let up = up?;
         self.sig.check()?;
-        self.negotiated.lock().subprotocol = up.subprotocol;
-        let link = Link::new(t, self.role, cfg.max_message, &up.leftover);
+        let (extensions, agreed) = up.deflate.unzip();
+        {
+            let mut n = self.negotiated.lock();
+            n.subprotocol = up.subprotocol;
+            n.extensions = extensions.unwrap_or_default();
+        }
+        let link = Link::new(t, self.role, cfg.max_message, &up.leftover).with_deflate(agreed);
         self.link
             .set(link)
             .map_err(|_| Error::operation("ws_connect raced with itself"))?;

@@ -40,31 +40,35 @@ impl Link {
         }
         let planned = tx.framer.plan(what, payload).map_err(Error::param)?;
         tx.framer.commit(planned);
-        let mask = self.mask();
-        self.take_control(&mut tx.out); // queued pongs go out first, in the same write
-        frame::write_header(
-            &mut tx.out,
-            planned.opcode,
-            planned.fin,
-            payload.len() as u64,
-            mask,
-        );
-        let result = if mask.is_none() && payload.len() >= TX_GATHER_MIN {
-            // unmasked (a server): the payload goes from the caller's buffer to the socket
-            let r = io::write_all2(
-                &self.t,
-                sig,
-                &tx.out[tx.sent..],
-                payload,
-                limit,
-                "the message",
-                "WS_OPTION_SEND_TIMEOUT",
-            );
-            tx.out.clear();
-            tx.sent = 0;
-            r
+        let result = if Link::compresses(&tx, &planned, payload.len()) {
+            self.send_compressed(&mut tx, sig, planned, payload, limit)
         } else {
-            self.write_pieces(&mut tx, sig, payload, mask, limit)
+            let mask = self.mask();
+            self.take_control(&mut tx.out); // queued pongs go out first, in the same write
+            frame::write_header(
+                &mut tx.out,
+                planned.opcode,
+                planned.fin,
+                payload.len() as u64,
+                mask,
+            );
+            if mask.is_none() && payload.len() >= TX_GATHER_MIN {
+                // unmasked (a server): the payload goes from the caller's buffer to the socket
+                let r = io::write_all2(
+                    &self.t,
+                    sig,
+                    &tx.out[tx.sent..],
+                    payload,
+                    limit,
+                    "the message",
+                    "WS_OPTION_SEND_TIMEOUT",
+                );
+                tx.out.clear();
+                tx.sent = 0;
+                r
+            } else {
+                self.write_pieces(&mut tx, sig, payload, mask, limit)
+            }
         };
         tx.trim();
         drop(tx);

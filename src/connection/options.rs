@@ -2,6 +2,8 @@
 //! the timeouts, which may change at any time.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::protocol::deflate::{self, Settings};
 use std::time::{Duration, Instant};
 
 /// The options a handle understands.
@@ -39,6 +41,18 @@ pub enum Opt {
     TlsKeyFile,
     /// HTTP CONNECT proxy.
     Proxy,
+    /// Offer (client) or accept (listener) permessage-deflate.
+    PermessageDeflate,
+    /// The `Sec-WebSocket-Extensions` value the handshake agreed (query only).
+    Extensions,
+    /// permessage-deflate: the largest window, base-2 logarithm.
+    DeflateWindowBits,
+    /// permessage-deflate: keep compression contexts between messages.
+    DeflateContextTakeover,
+    /// permessage-deflate: zlib level.
+    DeflateLevel,
+    /// permessage-deflate: messages sent whole and shorter than this go uncompressed.
+    DeflateThreshold,
 }
 
 /// The C type of an option's value.
@@ -73,7 +87,8 @@ impl Opt {
             | Opt::TlsCaFile
             | Opt::TlsCertFile
             | Opt::TlsKeyFile
-            | Opt::Proxy => ValueType::Str,
+            | Opt::Proxy
+            | Opt::Extensions => ValueType::Str,
             _ => ValueType::U32,
         }
     }
@@ -82,7 +97,7 @@ impl Opt {
     pub fn query_only(self) -> bool {
         matches!(
             self,
-            Opt::SelectedSubprotocol | Opt::HttpStatus | Opt::LocalPort
+            Opt::SelectedSubprotocol | Opt::HttpStatus | Opt::LocalPort | Opt::Extensions
         )
     }
 
@@ -119,6 +134,82 @@ pub fn parse_subprotocols(s: &str) -> crate::error::Result<Vec<String>> {
         ));
     }
     Ok(list)
+}
+
+/// The permessage-deflate options of a connection or listener, fixed at `ws_connect` (a
+/// listener's apply to the connections it accepts afterwards).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeflateOptions {
+    /// `WS_OPTION_PERMESSAGE_DEFLATE`.
+    pub enabled: bool,
+    /// The tuning options.
+    pub settings: Settings,
+}
+
+impl DeflateOptions {
+    /// Whether `opt` is one of the settable compression options.
+    pub fn covers(opt: Opt) -> bool {
+        matches!(
+            opt,
+            Opt::PermessageDeflate
+                | Opt::DeflateWindowBits
+                | Opt::DeflateContextTakeover
+                | Opt::DeflateLevel
+                | Opt::DeflateThreshold
+        )
+    }
+
+    /// Sets one of them, checking its range.
+    pub fn set(&mut self, opt: Opt, value: &Value) -> crate::error::Result<()> {
+        let Value::U32(v) = *value else {
+            return Err(crate::error::Error::param("this option takes a uint32_t"));
+        };
+        let range = |lo: u32, hi: u32, what: &str| {
+            if (lo..=hi).contains(&v) {
+                Ok(v as u8)
+            } else {
+                Err(crate::error::Error::param(format!(
+                    "{what} takes {lo} to {hi}; {v} is out of range"
+                )))
+            }
+        };
+        let s = &mut self.settings;
+        match opt {
+            Opt::PermessageDeflate => {
+                self.enabled = range(0, 1, "WS_OPTION_PERMESSAGE_DEFLATE")? == 1
+            }
+            Opt::DeflateWindowBits => {
+                s.window_bits = range(
+                    u32::from(deflate::MIN_WINDOW_BITS),
+                    u32::from(deflate::MAX_WINDOW_BITS),
+                    "WS_OPTION_DEFLATE_WINDOW_BITS",
+                )?
+            }
+            Opt::DeflateContextTakeover => {
+                s.context_takeover = range(0, 1, "WS_OPTION_DEFLATE_CONTEXT_TAKEOVER")? == 1
+            }
+            Opt::DeflateLevel => s.level = range(0, 9, "WS_OPTION_DEFLATE_LEVEL")?,
+            _ => s.threshold = v,
+        }
+        Ok(())
+    }
+
+    /// Reads one of them.
+    pub fn get(&self, opt: Opt) -> Value {
+        let s = &self.settings;
+        Value::U32(match opt {
+            Opt::PermessageDeflate => u32::from(self.enabled),
+            Opt::DeflateWindowBits => u32::from(s.window_bits),
+            Opt::DeflateContextTakeover => u32::from(s.context_takeover),
+            Opt::DeflateLevel => u32::from(s.level),
+            _ => s.threshold,
+        })
+    }
+
+    /// The settings to negotiate with, when compression is on.
+    pub fn offered(&self) -> Option<&Settings> {
+        self.enabled.then_some(&self.settings)
+    }
 }
 
 /// The timeout options and their defaults in ms, as API.md gives them.

@@ -25,6 +25,12 @@ fn option(id: u32) -> Result<Opt> {
         WS_OPTION_TLS_CERT_FILE => Opt::TlsCertFile,
         WS_OPTION_TLS_KEY_FILE => Opt::TlsKeyFile,
         WS_OPTION_PROXY => Opt::Proxy,
+        WS_OPTION_PERMESSAGE_DEFLATE => Opt::PermessageDeflate,
+        WS_OPTION_EXTENSIONS => Opt::Extensions,
+        WS_OPTION_DEFLATE_WINDOW_BITS => Opt::DeflateWindowBits,
+        WS_OPTION_DEFLATE_CONTEXT_TAKEOVER => Opt::DeflateContextTakeover,
+        WS_OPTION_DEFLATE_LEVEL => Opt::DeflateLevel,
+        WS_OPTION_DEFLATE_THRESHOLD => Opt::DeflateThreshold,
         _ => {
             return Err(Error::new(
                 WS_ERROR_INVALID_OPTION,
@@ -78,18 +84,18 @@ fn decode(opt: Opt, raw: &[u8]) -> Result<Value> {
 /// `WS_OPTION_*` says.
 ///
 /// Timeouts may be set in any state and apply to calls that start afterwards. The other
-/// settable options (`WS_OPTION_MAX_MESSAGE_SIZE`, `WS_OPTION_SUBPROTOCOLS`) only in
-/// `WS_STATE_NONE`.
+/// settable options (`WS_OPTION_MAX_MESSAGE_SIZE`, `WS_OPTION_SUBPROTOCOLS`, the TLS and proxy
+/// options, `WS_OPTION_PERMESSAGE_DEFLATE` and `WS_OPTION_DEFLATE_*`) only in `WS_STATE_NONE`.
 ///
 /// On a listener (from `ws_listen`): the timeouts, `WS_OPTION_SUBPROTOCOLS` (the subprotocols
-/// accepted, in order of preference) and `WS_OPTION_MAX_MESSAGE_SIZE`, at any time; they apply
-/// to the connections `ws_accept` returns afterwards. Other options are
-/// `WS_ERROR_INVALID_OPTION` there.
+/// accepted, in order of preference), `WS_OPTION_MAX_MESSAGE_SIZE`, `WS_OPTION_PERMESSAGE_DEFLATE`
+/// and `WS_OPTION_DEFLATE_*`, at any time; they apply to the connections `ws_accept` returns
+/// afterwards. Other options are `WS_ERROR_INVALID_OPTION` there.
 ///
 /// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_OPTION` for a number that is
 /// no option, a query-only option, or an option this build does not support (TLS, proxy);
-/// `WS_ERROR_INVALID_PARAMETER` when `value` is NULL, `len` does not fit the option's type, or
-/// a string is not UTF-8; `WS_ERROR_INCORRECT_HANDLE_STATE` for a connect-time option after
+/// `WS_ERROR_INVALID_PARAMETER` when `value` is NULL, `len` does not fit the option's type, a
+/// string is not UTF-8, or a number is outside the option's range (the `WS_OPTION_DEFLATE_*`); `WS_ERROR_INCORRECT_HANDLE_STATE` for a connect-time option after
 /// `ws_connect`.
 #[no_mangle]
 pub extern "C" fn ws_set_option(
@@ -123,8 +129,8 @@ pub extern "C" fn ws_set_option(
 /// `value` NULL and `*len` 0 to ask for the size).
 ///
 /// A listener answers the options it takes and `WS_OPTION_LOCAL_PORT` (the bound port).
-/// On a connection, every option can be read in every state except `WS_OPTION_SELECTED_SUBPROTOCOL` and
-/// `WS_OPTION_LOCAL_PORT` (after `ws_connect`) and `WS_OPTION_HTTP_STATUS` (after a response
+/// On a connection, every option can be read in every state except `WS_OPTION_SELECTED_SUBPROTOCOL`,
+/// `WS_OPTION_EXTENSIONS` and `WS_OPTION_LOCAL_PORT` (after `ws_connect`) and `WS_OPTION_HTTP_STATUS` (after a response
 /// arrived, even a failed one): before that they return `WS_ERROR_INCORRECT_HANDLE_STATE`.
 ///
 /// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INVALID_OPTION`;

@@ -125,3 +125,41 @@ pub const WS_OPTION_TLS_KEY_FILE: u32 = 1010;
 /// proxy that refuses is `WS_ERROR_CANNOT_CONNECT` with its status in the detail. Set before
 /// `ws_connect`; "" for none.
 pub const WS_OPTION_PROXY: u32 = 1011;
+/// `uint32_t`, 0 or 1 (default 0): permessage-deflate (RFC 7692). On a client, offer it; on a
+/// listener, accept it when a client offers it (the first offer in the client's list that can
+/// be honoured). Set before `ws_connect` (on a listener at any time, for the connections
+/// accepted afterwards). Once agreed, each side compresses its own messages above
+/// `WS_OPTION_DEFLATE_THRESHOLD`; the calls, states, pieces and close rules do not change, and
+/// `WS_OPTION_MAX_MESSAGE_SIZE` counts inflated bytes, checked while inflating. An offer that
+/// would need an 8-bit compression window is declined (zlib cannot compress with one).
+pub const WS_OPTION_PERMESSAGE_DEFLATE: u32 = 1012;
+/// String, query only: the `Sec-WebSocket-Extensions` value the handshake agreed, e.g.
+/// `permessage-deflate; client_max_window_bits=12`; "" when none. Known after `ws_connect`
+/// (`WS_ERROR_INCORRECT_HANDLE_STATE` before); `WS_ERROR_INVALID_OPTION` on a listener.
+pub const WS_OPTION_EXTENSIONS: u32 = 1013;
+/// `uint32_t`, 9-15 (default 12): the largest LZ77 window, as a base-2 logarithm, that this
+/// side compresses with and asks the peer to compress with (`server_max_window_bits` in a
+/// client's offer, `client_max_window_bits` in a listener's answer when the client allows it).
+/// It sets what a connection keeps between messages with context takeover: the peer's window
+/// (`2^bits` bytes plus about 7 KiB of decompressor) and our own last `2^bits` bytes. 12
+/// (4 KiB), as Python `websockets`, compresses small JSON messages nearly as well as 15 at an
+/// eighth of the memory. 8 is not offered: zlib cannot compress with an 8-bit raw window.
+pub const WS_OPTION_DEFLATE_WINDOW_BITS: u32 = 1014;
+/// `uint32_t`, 0 or 1 (default 1): keep compression contexts from one message to the next in
+/// both directions. 1 compresses streams of small, similar messages (JSON feeds) several
+/// times better and costs, per idle connection, the peer's window with its decompressor and
+/// a copy of our last `2^WS_OPTION_DEFLATE_WINDOW_BITS` bytes (about 16 KiB at 12 bits). 0 asks
+/// for `client_no_context_takeover` and `server_no_context_takeover`: a connection then keeps
+/// no compression state between messages (compressors come from a small shared pool for the
+/// length of one message).
+pub const WS_OPTION_DEFLATE_CONTEXT_TAKEOVER: u32 = 1015;
+/// `uint32_t`, 0-9 (default 3): the zlib compression level of the messages this side sends.
+/// On JSON, 3 (greedy matching) compresses within 5% of 6 and 9 at less CPU; 1 (zlib-rs's
+/// fastest, fixed Huffman codes only) loses a fifth of the gain and is no faster on small
+/// messages, whose cost is mostly setting the compressor up; 0 sends stored blocks.
+pub const WS_OPTION_DEFLATE_LEVEL: u32 = 1016;
+/// `uint32_t`, bytes (default 64): a message sent whole (one `ws_send`) shorter than this goes
+/// uncompressed: below it deflate saves little or nothing and costs a compressor. A message
+/// sent in fragments is always compressed (its size is unknown when it starts). 0 compresses
+/// every message.
+pub const WS_OPTION_DEFLATE_THRESHOLD: u32 = 1017;

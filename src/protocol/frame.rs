@@ -84,6 +84,8 @@ impl Opcode {
 pub struct Header {
     /// FIN bit.
     pub fin: bool,
+    /// RSV1: the message is compressed (permessage-deflate); the receiver judges it.
+    pub rsv1: bool,
     /// The opcode.
     pub opcode: Opcode,
     /// The masking key, if the frame is masked.
@@ -102,9 +104,9 @@ pub fn parse_header(input: &[u8]) -> Result<Option<Header>, Violation> {
         Ok(None) => return Ok(None),
         Err(_) => return Err(Violation::protocol("the peer used a reserved opcode")),
     };
-    if hdr.rsv1 || hdr.rsv2 || hdr.rsv3 {
+    if hdr.rsv2 || hdr.rsv3 {
         return Err(Violation::protocol(
-            "the peer set a reserved bit (RSV1-3) but no extension was negotiated",
+            "the peer set a reserved bit (RSV2 or RSV3) that no extension defines",
         ));
     }
     if len > i64::MAX as u64 {
@@ -123,6 +125,7 @@ pub fn parse_header(input: &[u8]) -> Result<Option<Header>, Violation> {
     };
     Ok(Some(Header {
         fin: hdr.is_final,
+        rsv1: hdr.rsv1,
         opcode,
         mask: hdr.mask,
         len,
@@ -132,9 +135,21 @@ pub fn parse_header(input: &[u8]) -> Result<Option<Header>, Violation> {
 
 /// Appends a frame header to `out`.
 pub fn write_header(out: &mut Vec<u8>, opcode: Opcode, fin: bool, len: u64, mask: Option<[u8; 4]>) {
+    write_header_rsv1(out, opcode, fin, false, len, mask)
+}
+
+/// Appends a frame header to `out`, with RSV1 (a compressed message's first frame) as given.
+pub fn write_header_rsv1(
+    out: &mut Vec<u8>,
+    opcode: Opcode,
+    fin: bool,
+    rsv1: bool,
+    len: u64,
+    mask: Option<[u8; 4]>,
+) {
     let hdr = FrameHeader {
         is_final: fin,
-        rsv1: false,
+        rsv1,
         rsv2: false,
         rsv3: false,
         opcode: opcode.to_tungstenite(),
@@ -273,7 +288,7 @@ mod tests {
     fn header_violations() {
         assert_eq!(parse_header(&[0x83, 0]).unwrap_err().status, 1002); // opcode 3
         assert_eq!(parse_header(&[0x8B, 0]).unwrap_err().status, 1002); // opcode 0xB
-        assert_eq!(parse_header(&[0xC2, 0]).unwrap_err().status, 1002); // RSV1
+        assert!(parse_header(&[0xC2, 0]).unwrap().unwrap().rsv1); // RSV1: the receiver judges
         assert_eq!(parse_header(&[0xA2, 0]).unwrap_err().status, 1002); // RSV2
         assert_eq!(parse_header(&[0x92, 0]).unwrap_err().status, 1002); // RSV3
         let mut huge = vec![0x82, 127];

@@ -6,6 +6,7 @@
 //! every piece byte by byte.
 
 pub mod close;
+pub mod deflate;
 pub mod frame;
 pub mod handshake;
 pub mod keepalive;

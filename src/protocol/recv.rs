@@ -5,6 +5,7 @@
 //! 125 bytes) is kept inline.
 
 use super::close;
+use super::deflate::{codec::TAIL, Agreed, Decompressor};
 use super::frame::{self, apply_mask, ControlPayload, Opcode, MAX_CONTROL_PAYLOAD};
 use super::utf8::Utf8Validator;
 use super::{MessageKind, Role, Violation};
@@ -50,6 +51,15 @@ pub struct Receiver {
     utf8: Utf8Validator,
     control: ControlPayload,
     control_buf: [u8; MAX_CONTROL_PAYLOAD],
+    /// permessage-deflate, when the handshake agreed it.
+    inflate: Option<Decompressor>,
+    /// The current message is compressed (its first frame had RSV1).
+    compressed: bool,
+    /// How much of the deflate tail (`00 00 ff ff`) the decompressor has taken at the end of
+    /// a compressed message.
+    tail_fed: usize,
+    /// The decompressor's last call filled the output: it may hold more.
+    inflate_full: bool,
 }
 
 impl Receiver {
@@ -64,7 +74,16 @@ impl Receiver {
             utf8: Utf8Validator::default(),
             control: ControlPayload::default(),
             control_buf: [0; MAX_CONTROL_PAYLOAD],
+            inflate: None,
+            compressed: false,
+            tail_fed: 0,
+            inflate_full: false,
         }
+    }
+
+    /// Accepts compressed messages (RSV1) as the handshake agreed.
+    pub fn enable_deflate(&mut self, agreed: &Agreed) {
+        self.inflate = Some(Decompressor::new(agreed));
     }
 
     /// Whether a data message is partly received.
@@ -109,6 +128,15 @@ impl Receiver {
                 let ev = self.finish_control()?;
                 return Ok((pos, Some(ev)));
             }
+            if self.compressed {
+                let (used, ev) = self.inflate_frame(&input[pos..], out)?;
+                pos += used;
+                match ev {
+                    Some(ev) => return Ok((pos, Some(ev))),
+                    None if self.frame.is_some() => return Ok((pos, None)),
+                    None => continue,
+                }
+            }
             let n = f.remaining.min(avail).min(out.len() as u64) as usize;
             if n == 0 && f.remaining > 0 {
                 return Ok((pos, None));
@@ -121,12 +149,19 @@ impl Receiver {
         }
     }
 
+    /// Whether a compressed frame's payload has all arrived but the message's output has not:
+    /// then [`Receiver::feed`] makes progress even with no input (the deflate tail, or what
+    /// the decompressor still holds after filling the last output buffer).
+    pub fn has_pending_output(&self) -> bool {
+        self.compressed && self.frame.is_some_and(|f| f.remaining == 0)
+    }
+
     /// How many payload bytes of the current data frame are still to come (0 when not inside a
     /// data frame). Up to this many may be read straight into the caller's buffer and passed to
     /// [`Receiver::accept_direct`], saving a copy for large messages.
     pub fn direct_len(&self) -> u64 {
         match self.frame {
-            Some(f) if !f.opcode.is_control() => f.remaining,
+            Some(f) if !f.opcode.is_control() && !self.compressed => f.remaining,
             _ => 0,
         }
     }
@@ -149,6 +184,21 @@ impl Receiver {
                 return Err(Violation::protocol("the client sent an unmasked frame"));
             }
             _ => {}
+        }
+        if h.rsv1 {
+            if self.inflate.is_none() {
+                return Err(Violation::protocol(
+                    "the peer set RSV1 but permessage-deflate was not negotiated",
+                ));
+            }
+            if h.opcode.is_control() {
+                return Err(Violation::protocol("the peer set RSV1 on a control frame"));
+            }
+            if h.opcode == Opcode::Continue {
+                return Err(Violation::protocol(
+                    "the peer set RSV1 on a continuation frame (only a message's first frame may carry it)",
+                ));
+            }
         }
         if h.opcode.is_control() {
             if !h.fin {
@@ -181,15 +231,15 @@ impl Receiver {
                     });
                     self.message_len = 0;
                     self.utf8 = Utf8Validator::default();
+                    self.compressed = h.rsv1;
+                    self.tail_fed = 0;
+                    self.inflate_full = false;
                 }
                 _ => {}
             }
-            self.message_len = self.message_len.saturating_add(h.len);
-            if self.max_message != 0 && self.message_len > self.max_message {
-                return Err(Violation {
-                    status: close::MESSAGE_TOO_BIG,
-                    detail: "the peer's message is longer than WS_OPTION_MAX_MESSAGE_SIZE",
-                });
+            if !self.compressed {
+                // a compressed message is counted as it inflates
+                self.count(h.len)?;
             }
         }
         self.frame = Some(FrameState {
@@ -200,6 +250,117 @@ impl Receiver {
             offset: 0,
         });
         Ok(())
+    }
+
+    /// Adds `n` bytes to the message's size and checks `WS_OPTION_MAX_MESSAGE_SIZE`.
+    fn count(&mut self, n: u64) -> Result<(), Violation> {
+        self.message_len = self.message_len.saturating_add(n);
+        if self.max_message != 0 && self.message_len > self.max_message {
+            return Err(Violation {
+                status: close::MESSAGE_TOO_BIG,
+                detail: "the peer's message is longer than WS_OPTION_MAX_MESSAGE_SIZE",
+            });
+        }
+        Ok(())
+    }
+
+    /// Inflates the current frame of a compressed message into `out`: the frame's payload,
+    /// then (after the message's last frame) the deflate tail, then whatever the
+    /// decompressor still holds. Returns the input taken and a data event, if any output was
+    /// produced or the message ended; `self.frame` is `None` once the frame is done.
+    fn inflate_frame(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Result<(usize, Option<Event>), Violation> {
+        let kind = self.message.expect("a data frame belongs to a message");
+        let mut scratch = [0u8; 512]; // masked input is unmasked here on its way in
+        let (mut pos, mut written) = (0usize, 0usize);
+        while written < out.len() {
+            let f = self.frame.expect("in a data frame");
+            let (src, from_input): (&[u8], bool) = if f.remaining > 0 {
+                let take = f.remaining.min((input.len() - pos) as u64) as usize;
+                if take == 0 {
+                    break; // more input needed
+                }
+                match f.mask {
+                    Some(mask) => {
+                        let take = take.min(scratch.len());
+                        scratch[..take].copy_from_slice(&input[pos..pos + take]);
+                        apply_mask(&mut scratch[..take], mask, f.offset);
+                        (&scratch[..take], true)
+                    }
+                    None => (&input[pos..pos + take], true),
+                }
+            } else if f.fin && self.tail_fed < TAIL.len() {
+                (&TAIL[self.tail_fed..], false)
+            } else if self.inflate_full {
+                (&[][..], false) // drain what the decompressor still holds
+            } else {
+                // the frame is done
+                self.frame = None;
+                if !f.fin {
+                    break;
+                }
+                if kind == MessageKind::Text && !self.utf8.is_complete() {
+                    return Err(Violation::payload(
+                        "the peer's text message ends inside a UTF-8 sequence",
+                    ));
+                }
+                self.message = None;
+                self.compressed = false;
+                self.inflate.as_mut().expect("deflate agreed").end_message();
+                return Ok((
+                    pos,
+                    Some(Event::Data {
+                        n: written,
+                        kind,
+                        end: true,
+                    }),
+                ));
+            };
+            // room for at most one byte past the size limit: a bomb stops right there
+            let mut room = &mut out[written..];
+            if self.max_message != 0 {
+                let left = (self.max_message - self.message_len).saturating_add(1);
+                let n = room.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                room = &mut room[..n];
+            }
+            let room_len = room.len();
+            let (used, n) = self
+                .inflate
+                .as_mut()
+                .expect("deflate agreed")
+                .inflate(src, room)?;
+            if used == 0 && n == 0 && !src.is_empty() {
+                return Err(Violation::payload(
+                    "the peer's compressed data makes no progress",
+                ));
+            }
+            self.inflate_full = n == room_len;
+            if from_input {
+                pos += used;
+                let f = self.frame.as_mut().expect("in a data frame");
+                f.offset += used as u64;
+                f.remaining -= used as u64;
+            } else {
+                self.tail_fed += used;
+            }
+            self.count(n as u64)?;
+            let produced = &out[written..written + n];
+            if kind == MessageKind::Text && self.utf8.feed(produced).is_err() {
+                return Err(Violation::payload(
+                    "the peer sent a text message that is not valid UTF-8",
+                ));
+            }
+            written += n;
+        }
+        let ev = (written > 0).then_some(Event::Data {
+            n: written,
+            kind,
+            end: false,
+        });
+        Ok((pos, ev))
     }
 
     fn finish_control(&mut self) -> Result<Event, Violation> {
@@ -270,7 +431,7 @@ mod tests {
 
     /// What the application sees: data pieces merged per message, and control events.
     #[derive(Debug, PartialEq, Eq)]
-    enum Seen {
+    pub(super) enum Seen {
         Message(MessageKind, Vec<u8>),
         Ping(Vec<u8>),
         Pong,
@@ -283,7 +444,7 @@ mod tests {
         run_with(&mut rx, input, step, out_len)
     }
 
-    fn run_with(
+    pub(super) fn run_with(
         rx: &mut Receiver,
         input: &[u8],
         step: usize,
@@ -511,5 +672,192 @@ mod tests {
         assert_eq!(run_with(&mut rx, &input, 1, 4).unwrap_err().status, 1009);
         let mut rx = Receiver::new(Role::Client, 11);
         assert_eq!(run_with(&mut rx, &input, 1, 4).unwrap().len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod deflate_tests {
+    use super::*;
+    use crate::protocol::deflate::{answer_offers, client_offer, Compressor, Settings};
+    use crate::protocol::frame::{append_masked, write_header_rsv1};
+
+    const MASK: Option<[u8; 4]> = Some([0xA1, 0xB2, 0xC3, 0xD4]);
+
+    fn agreed(takeover: bool) -> crate::protocol::deflate::Agreed {
+        let s = Settings {
+            context_takeover: takeover,
+            threshold: 0,
+            ..Settings::default()
+        };
+        answer_offers(&s, &client_offer(&s)).unwrap().1
+    }
+
+    /// One message, compressed and framed as `to`'s peer sends it, in frames of the given
+    /// input piece sizes.
+    fn message(c: &mut Compressor, to: Role, kind: Opcode, pieces: &[&[u8]]) -> Vec<u8> {
+        let mask = if to == Role::Server { MASK } else { None };
+        let mut wire = Vec::new();
+        let mut out = [0u8; 100];
+        let mut opcode = kind;
+        for (i, p) in pieces.iter().enumerate() {
+            let fin = i + 1 == pieces.len();
+            let mut rest = *p;
+            loop {
+                let first = !c.in_message();
+                let piece = c.compress(rest, fin, &mut out).unwrap();
+                rest = &rest[piece.consumed..];
+                let data = &out[..piece.written];
+                write_header_rsv1(
+                    &mut wire,
+                    opcode,
+                    piece.done && fin,
+                    first,
+                    data.len() as u64,
+                    mask,
+                );
+                append_masked(&mut wire, data, mask, 0);
+                opcode = Opcode::Continue;
+                if piece.done {
+                    break;
+                }
+            }
+        }
+        wire
+    }
+
+    /// The messages' bytes, fed in pieces of `step` bytes through `out_len` bytes of output.
+    fn receive(
+        rx: &mut Receiver,
+        input: &[u8],
+        step: usize,
+        out_len: usize,
+    ) -> Result<Vec<Vec<u8>>, Violation> {
+        Ok(super::tests::run_with(rx, input, step, out_len)?
+            .into_iter()
+            .filter_map(|s| match s {
+                super::tests::Seen::Message(_, bytes) => Some(bytes),
+                _ => None,
+            })
+            .collect())
+    }
+
+    #[test]
+    fn compressed_messages_in_both_roles_split_anywhere() {
+        let text = "{\"héllo\":\"wörld\",\"n\":[1,2,3,4,5,6,7,8,9,10]}".repeat(20);
+        for takeover in [false, true] {
+            for role in [Role::Client, Role::Server] {
+                for (step, out_len) in [(1, 1), (3, 7), (1000, 5), (100_000, 100_000)] {
+                    let a = agreed(takeover);
+                    let mut c = Compressor::new(a);
+                    let mut wire = message(&mut c, role, Opcode::Text, &[text.as_bytes()]);
+                    wire.extend(message(&mut c, role, Opcode::Binary, &[b"", b"abc", b""]));
+                    wire.extend(message(&mut c, role, Opcode::Text, &[text.as_bytes()]));
+                    wire.extend(frame_plain(role, b"plain"));
+                    let mut rx = Receiver::new(role, 0);
+                    rx.enable_deflate(&a);
+                    assert_eq!(
+                        receive(&mut rx, &wire, step, out_len).unwrap(),
+                        vec![
+                            text.as_bytes().to_vec(),
+                            b"abc".to_vec(),
+                            text.as_bytes().to_vec(),
+                            b"plain".to_vec()
+                        ],
+                        "takeover {takeover} {role:?} step {step} out {out_len}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn output_that_fills_the_buffer_exactly_finishes_without_more_input() {
+        let a = agreed(true);
+        let mut c = Compressor::new(a);
+        let wire = message(&mut c, Role::Client, Opcode::Binary, &[&[7u8; 10]]);
+        let mut rx = Receiver::new(Role::Client, 0);
+        rx.enable_deflate(&a);
+        let mut out = [0u8; 10];
+        let (used, ev) = rx.feed(&wire, &mut out).unwrap();
+        assert_eq!(used, wire.len());
+        assert_eq!(
+            ev,
+            Some(Event::Data {
+                n: 10,
+                kind: MessageKind::Binary,
+                end: false
+            })
+        );
+        assert!(rx.has_pending_output());
+        let (used, ev) = rx.feed(&[], &mut out).unwrap();
+        assert_eq!(
+            (used, ev),
+            (
+                0,
+                Some(Event::Data {
+                    n: 0,
+                    kind: MessageKind::Binary,
+                    end: true
+                })
+            )
+        );
+        assert!(!rx.has_pending_output() && !rx.in_message());
+    }
+
+    #[test]
+    fn rsv1_rules_and_limits_on_inflated_size() {
+        let a = agreed(false);
+        let fail = |rx: &mut Receiver, wire: &[u8]| {
+            let mut out = [0u8; 64];
+            let mut pos = 0;
+            loop {
+                match rx.feed(&wire[pos..], &mut out) {
+                    Err(v) => return v.status,
+                    Ok((used, None)) if pos + used == wire.len() => return 0,
+                    Ok((used, _)) => pos += used,
+                }
+            }
+        };
+        let with = |max: u64| {
+            let mut rx = Receiver::new(Role::Client, max);
+            rx.enable_deflate(&a);
+            rx
+        };
+        // RSV1 without negotiation, on a control frame, on a continuation
+        assert_eq!(
+            fail(&mut Receiver::new(Role::Client, 0), &[0xC2, 0x01, 0x00]),
+            1002
+        );
+        assert_eq!(fail(&mut with(0), &[0xC9, 0x00]), 1002);
+        assert_eq!(
+            fail(&mut with(0), &[0x42, 0x01, 0x00, 0xC0, 0x01, 0x00]),
+            1002
+        );
+        // corrupt deflate data (reserved block type)
+        assert_eq!(fail(&mut with(0), &[0xC2, 0x02, 0xff, 0xff]), 1007);
+        // a bomb: 1 MiB of zeros against a 64 KiB limit is stopped at the limit
+        let mut c = Compressor::new(a);
+        let bomb = message(&mut c, Role::Client, Opcode::Binary, &[&vec![0u8; 1 << 20]]);
+        assert!(bomb.len() < 16 * 1024);
+        assert_eq!(fail(&mut with(64 * 1024), &bomb), 1009);
+        let mut c = Compressor::new(a);
+        let fits = message(
+            &mut c,
+            Role::Client,
+            Opcode::Binary,
+            &[&vec![0u8; 64 * 1024]],
+        );
+        assert_eq!(fail(&mut with(64 * 1024), &fits), 0);
+        // compressed text is checked for UTF-8 after inflating
+        let mut c = Compressor::new(a);
+        let bad = message(&mut c, Role::Client, Opcode::Text, &[b"ok \xff"]);
+        assert_eq!(fail(&mut with(0), &bad), 1007);
+    }
+
+    fn frame_plain(to: Role, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mask = if to == Role::Server { MASK } else { None };
+        crate::protocol::frame::write_frame(&mut out, Opcode::Binary, true, payload, mask);
+        out
     }
 }

@@ -57,6 +57,21 @@ pub static NODE_PATH: Lazy<PathBuf> = Lazy::new(|| {
     PathBuf::from(text.lines().last().expect("node path").trim())
 });
 
+/// The command that runs one of tests/peers' scripts: `node` (with `NODE_PATH`) for `.mjs`,
+/// the test venv's python otherwise.
+pub fn peer_command(program: &str) -> Command {
+    let script = repo().join("tests/peers").join(program);
+    let mut cmd = if program.ends_with(".mjs") {
+        let mut c = Command::new("node");
+        c.env("NODE_PATH", &*NODE_PATH);
+        c
+    } else {
+        Command::new(&*PYTHON)
+    };
+    cmd.arg(script);
+    cmd
+}
+
 /// A peer process on 127.0.0.1, killed (by its PID) when dropped.
 pub struct Peer {
     child: Child,

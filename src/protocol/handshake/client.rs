@@ -6,11 +6,12 @@ use tungstenite::handshake::client::generate_request;
 use tungstenite::handshake::derive_accept_key;
 use tungstenite::http::{HeaderName, HeaderValue, Uri};
 
-use super::{has_token, header, parse_response, HeadBuf, Headers, Scan, MAX_HEAD};
+use super::{has_token, header, items, parse_response, HeadBuf, Headers, Scan, MAX_HEAD};
 use crate::error::{Error, Result, WS_ERROR_INVALID_PARAMETER, WS_ERROR_INVALID_URL};
+use crate::protocol::deflate::{self, Agreed, Settings};
 
 /// Headers the handshake owns; the application cannot set them.
-const RESERVED: [&str; 7] = [
+const RESERVED: [&str; 8] = [
     "host",
     "upgrade",
     "connection",
@@ -18,6 +19,7 @@ const RESERVED: [&str; 7] = [
     "sec-websocket-version",
     "sec-websocket-accept",
     "sec-websocket-protocol",
+    "sec-websocket-extensions",
 ];
 
 /// Checks a header the application wants to add to the upgrade request.
@@ -29,7 +31,7 @@ pub fn check_request_header(name: &str, value: &str) -> Result<()> {
         ));
     }
     if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-        return Err(bad("the handshake sets this header itself (Host, Upgrade, Connection, Sec-WebSocket-*); use WS_OPTION_SUBPROTOCOLS for Sec-WebSocket-Protocol"));
+        return Err(bad("the handshake sets this header itself (Host, Upgrade, Connection, Sec-WebSocket-*); use WS_OPTION_SUBPROTOCOLS for Sec-WebSocket-Protocol and WS_OPTION_PERMESSAGE_DEFLATE for Sec-WebSocket-Extensions"));
     }
     if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
         || HeaderValue::from_str(value).is_err()
@@ -48,6 +50,8 @@ pub struct Offer {
     pub headers: Vec<(String, String)>,
     /// `Sec-WebSocket-Protocol`, in order of preference.
     pub subprotocols: Vec<String>,
+    /// permessage-deflate's settings, when it is offered.
+    pub deflate: Option<Settings>,
 }
 
 /// What the server's response said, kept even when the upgrade fails.
@@ -64,6 +68,8 @@ pub struct ResponseInfo {
 pub struct Upgraded {
     /// The agreed subprotocol, if any.
     pub subprotocol: Option<String>,
+    /// permessage-deflate: the server's `Sec-WebSocket-Extensions` answer and what it agreed.
+    pub deflate: Option<(String, Agreed)>,
     /// Bytes the server sent after the response head: the start of the first frames.
     pub leftover: Vec<u8>,
 }
@@ -100,7 +106,11 @@ impl ClientHandshake {
             })?;
             req.headers_mut().insert("Sec-WebSocket-Protocol", v);
         }
-        // (extension offers, such as permessage-deflate, go here)
+        if let Some(d) = &offer.deflate {
+            let v = HeaderValue::from_str(&deflate::client_offer(d))
+                .map_err(|_| Error::param("the compression offer is not a valid header"))?;
+            req.headers_mut().insert("Sec-WebSocket-Extensions", v);
+        }
         let (bytes, key) = generate_request(req)
             .map_err(|e| Error::param(format!("cannot build the upgrade request: {e}")))?;
         let hs = ClientHandshake {
@@ -137,9 +147,10 @@ impl ClientHandshake {
                         r.status, r.reason
                     )));
                 }
-                let subprotocol = verify(&self.info.headers, &self.accept, &self.offer)?;
+                let (subprotocol, deflate) = verify(&self.info.headers, &self.accept, &self.offer)?;
                 Ok(Some(Upgraded {
                     subprotocol,
+                    deflate,
                     leftover: self.head.rest().to_vec(),
                 }))
             }
@@ -156,8 +167,11 @@ fn invalid(why: &str) -> Error {
     Error::peer(format!("the upgrade response is not valid HTTP: {why}"))
 }
 
-/// Checks a 101's headers; returns the agreed subprotocol.
-fn verify(h: &Headers, accept: &str, offer: &Offer) -> Result<Option<String>> {
+/// What the server agreed to in a 101: the subprotocol and permessage-deflate.
+type Agreements = (Option<String>, Option<(String, Agreed)>);
+
+/// Checks a 101's headers; returns what was agreed.
+fn verify(h: &Headers, accept: &str, offer: &Offer) -> Result<Agreements> {
     if !header(h, "upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
         return Err(Error::peer(
             "the upgrade response lacks \"Upgrade: websocket\"",
@@ -173,17 +187,16 @@ fn verify(h: &Headers, accept: &str, offer: &Offer) -> Result<Option<String>> {
             "the upgrade response's Sec-WebSocket-Accept does not match the request's key",
         ));
     }
-    // (an extension that was offered is accepted here)
-    if header(h, "sec-websocket-extensions").is_some_and(|v| !v.is_empty()) {
-        return Err(Error::peer(
-            "the server chose a WebSocket extension, but none was offered",
-        ));
-    }
+    let extensions: Vec<&str> = items(h, "sec-websocket-extensions").collect();
+    let extensions = extensions.join(", ");
+    let deflate = deflate::accept_response(offer.deflate.as_ref(), Some(&extensions))
+        .map_err(Error::peer)?
+        .map(|a| (extensions, a));
     match header(h, "sec-websocket-protocol") {
         Some(p) if !offer.subprotocols.iter().any(|o| o == p) => Err(Error::peer(format!(
             "the server chose the subprotocol {p:?}, which was not offered"
         ))),
-        p => Ok(p.map(str::to_owned)),
+        p => Ok((p.map(str::to_owned), deflate)),
     }
 }
 
@@ -196,6 +209,7 @@ mod tests {
         let offer = Offer {
             headers: vec![("X-App".into(), "1".into())],
             subprotocols: subprotocols.iter().map(|s| s.to_string()).collect(),
+            deflate: None,
         };
         let uri: Uri = "ws://example.com:81/chat?x=1".parse().unwrap();
         let (hs, req) = ClientHandshake::new(&uri, offer).unwrap();
@@ -220,6 +234,7 @@ mod tests {
         let offer = Offer {
             headers: vec![("X-App".into(), "1".into())],
             subprotocols: vec!["a".into(), "b".into()],
+            deflate: Some(crate::protocol::deflate::Settings::default()),
         };
         let (_, req) = ClientHandshake::new(&uri, offer).unwrap();
         let req = String::from_utf8(req).unwrap();
@@ -233,6 +248,9 @@ mod tests {
         ] {
             assert!(req.contains(line), "{line} in {req}");
         }
+        assert!(req.to_ascii_lowercase().contains(
+            "sec-websocket-extensions: permessage-deflate; client_max_window_bits; server_max_window_bits=12\r\n"
+        ));
         assert!(req.ends_with("\r\n\r\n"));
     }
 
@@ -249,6 +267,7 @@ mod tests {
             up,
             Upgraded {
                 subprotocol: Some("b".into()),
+                deflate: None,
                 leftover: b"\x81\x02hi".to_vec()
             }
         );

@@ -5,6 +5,7 @@ use tungstenite::handshake::derive_accept_key;
 use tungstenite::http::Uri;
 
 use super::{has_token, header, items, parse_request, HeadBuf, Headers, Scan};
+use crate::protocol::deflate::{self, Agreed, Settings};
 
 /// What the server accepts: checked against each request when it is complete.
 #[derive(Clone, Copy, Debug)]
@@ -13,6 +14,8 @@ pub struct Policy<'a> {
     pub path: &'a str,
     /// Subprotocols, in order of preference.
     pub subprotocols: &'a [String],
+    /// permessage-deflate's settings, when the server accepts it.
+    pub deflate: Option<&'a Settings>,
 }
 
 /// What a server answers to a complete upgrade request.
@@ -26,6 +29,8 @@ pub enum Verdict {
         subprotocol: Option<String>,
         /// The request's headers.
         headers: Headers,
+        /// permessage-deflate: the `Sec-WebSocket-Extensions` answer and what it agreed.
+        deflate: Option<(String, Agreed)>,
     },
     /// Send `response` (400, 404, 426 or 431) and drop the connection.
     Reject {
@@ -116,12 +121,19 @@ impl ServerHandshake {
         if let Some(p) = &subprotocol {
             response.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
         }
-        // (the extensions agreed, such as permessage-deflate, are answered here)
+        let offers: Vec<&str> = items(h, "sec-websocket-extensions").collect();
+        let deflate = policy
+            .deflate
+            .and_then(|s| deflate::answer_offers(s, &offers.join(", ")));
+        if let Some((ext, _)) = &deflate {
+            response.push_str(&format!("Sec-WebSocket-Extensions: {ext}\r\n"));
+        }
         response.push_str("\r\n");
         Verdict::Accept {
             response: response.into_bytes(),
             subprotocol,
             headers: req.headers,
+            deflate,
         }
     }
 }
@@ -144,6 +156,7 @@ mod tests {
         let policy = Policy {
             path,
             subprotocols: protos,
+            deflate: None,
         };
         for (i, b) in bytes.iter().enumerate() {
             if let Some(v) = hs.feed(std::slice::from_ref(b), policy) {
@@ -173,6 +186,7 @@ mod tests {
                 response,
                 subprotocol,
                 headers,
+                deflate: None,
             } => {
                 assert!(headers.iter().any(|(n, v)| n == "host" && v == b"x"));
                 let text = String::from_utf8(response).unwrap();

@@ -404,3 +404,198 @@ fn option_defaults_ranges_and_states() {
     );
     ws_close_handle(l);
 }
+
+/// [`our_client`]'s asynchronous twin: the same messages through a completion queue, every
+/// piece of a message pending at once while the echo's receive is pending.
+fn our_async_client(url: &str, options: &[(u32, u32)]) -> (String, u64) {
+    let q = asyncq::Queue::new();
+    let h = open(url);
+    set_u32(h, WS_OPTION_PERMESSAGE_DEFLATE, 1);
+    for &(o, v) in options {
+        set_u32(h, o, v);
+    }
+    q.bind(h);
+    assert_code!(ws_connect(h), WS_ERROR_IO_PENDING);
+    asyncq::is(&q.next(), h, WS_CALLBACK_STATUS_CONNECT_COMPLETE);
+    let ext = extensions(h);
+    let msgs = our_messages();
+    let mut buf = vec![0u8; 64 * 1024];
+    for (last, pieces) in &msgs {
+        let frag = if *last == WS_BUFFER_UTF8_MESSAGE {
+            WS_BUFFER_UTF8_FRAGMENT
+        } else {
+            WS_BUFFER_BINARY_FRAGMENT
+        };
+        for (i, p) in pieces.iter().enumerate() {
+            let ty = if i + 1 == pieces.len() { *last } else { frag };
+            assert_code!(
+                ws_send(h, ty, p.as_ptr().cast(), p.len()),
+                WS_ERROR_IO_PENDING
+            );
+        }
+        assert_code!(asyncq::receive(h, &mut buf), WS_ERROR_IO_PENDING);
+        let (mut got, mut writes, mut done) = (Vec::new(), 0, false);
+        while !done || writes < pieces.len() {
+            let c = q.next();
+            assert_eq!(c.handle, h, "{c:?}");
+            match c.status {
+                WS_CALLBACK_STATUS_WRITE_COMPLETE => writes += 1,
+                WS_CALLBACK_STATUS_READ_COMPLETE => {
+                    got.extend_from_slice(&buf[..c.io.bytes_transferred]);
+                    if c.io.buffer_type == *last {
+                        done = true;
+                    } else {
+                        assert_eq!(c.io.buffer_type, frag, "{c:?}");
+                        assert_code!(asyncq::receive(h, &mut buf), WS_ERROR_IO_PENDING);
+                    }
+                }
+                _ => panic!("unexpected completion {c:?}"),
+            }
+        }
+        assert!(got == pieces.concat(), "echo differs ({} bytes)", got.len());
+    }
+    assert_code!(
+        ws_close(h, 1000, b"done".as_ptr().cast(), 4),
+        WS_ERROR_IO_PENDING
+    );
+    asyncq::is(&q.next(), h, WS_CALLBACK_STATUS_CLOSE_COMPLETE);
+    let (mut status, mut reason, mut rlen) = (0u16, [0u8; 123], 0usize);
+    assert_code!(
+        ws_query_close_status(h, &mut status, reason.as_mut_ptr().cast(), 123, &mut rlen),
+        WS_OK
+    );
+    assert_eq!((status, &reason[..rlen]), (1000, &b"done"[..]));
+    assert_code!(ws_close_handle(h), WS_OK);
+    asyncq::is(&q.next(), h, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+    (ext, msgs.len() as u64)
+}
+
+/// [`our_server`]'s asynchronous twin: a listener and its one connection on a completion
+/// queue, echoing every piece (each echo's copy lives until its WRITE_COMPLETE) until the
+/// client's close, which it answers with the same status and reason.
+fn our_async_server(options: &[(u32, u32)]) -> (u16, JoinHandle<(String, u16)>) {
+    let url = std::ffi::CString::new("ws://127.0.0.1:0/").unwrap();
+    let mut l: ws_handle = 0;
+    assert_code!(ws_listen(url.as_ptr(), &mut l), WS_OK);
+    set_u32(l, WS_OPTION_PERMESSAGE_DEFLATE, 1);
+    for &(o, v) in options {
+        set_u32(l, o, v);
+    }
+    let port = local_port(l);
+    let t = std::thread::spawn(move || {
+        let q = asyncq::Queue::new();
+        q.bind(l);
+        assert_code!(ws_accept(l, std::ptr::null_mut()), WS_ERROR_IO_PENDING);
+        let a = q.next();
+        asyncq::is(&a, l, WS_CALLBACK_STATUS_ACCEPT_COMPLETE);
+        let h = a.accepted;
+        let ext = extensions(h);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut echoes = std::collections::VecDeque::new();
+        assert_code!(asyncq::receive(h, &mut buf), WS_ERROR_IO_PENDING);
+        let status = loop {
+            let c = q.next();
+            assert_eq!(c.handle, h, "{c:?}");
+            match c.status {
+                WS_CALLBACK_STATUS_WRITE_COMPLETE => {
+                    let _: Vec<u8> = echoes.pop_front().expect("an echo in flight");
+                }
+                WS_CALLBACK_STATUS_READ_COMPLETE if c.io.buffer_type == WS_BUFFER_CLOSE => {
+                    let (mut status, mut reason, mut rlen) = (0u16, [0u8; 123], 0usize);
+                    assert_code!(
+                        ws_query_close_status(
+                            h,
+                            &mut status,
+                            reason.as_mut_ptr().cast(),
+                            123,
+                            &mut rlen
+                        ),
+                        WS_OK
+                    );
+                    assert_code!(
+                        ws_close(h, status, reason.as_ptr().cast(), rlen),
+                        WS_ERROR_IO_PENDING
+                    );
+                    break status;
+                }
+                WS_CALLBACK_STATUS_READ_COMPLETE => {
+                    let echo = buf[..c.io.bytes_transferred].to_vec();
+                    assert_code!(
+                        ws_send(h, c.io.buffer_type, echo.as_ptr().cast(), echo.len()),
+                        WS_ERROR_IO_PENDING
+                    );
+                    echoes.push_back(echo); // the heap copy stays put while it waits
+                    assert_code!(asyncq::receive(h, &mut buf), WS_ERROR_IO_PENDING);
+                }
+                _ => panic!("unexpected completion {c:?}"),
+            }
+        };
+        // the echoes still in flight complete before the close
+        loop {
+            let c = q.next();
+            match c.status {
+                WS_CALLBACK_STATUS_WRITE_COMPLETE => {
+                    echoes.pop_front();
+                }
+                WS_CALLBACK_STATUS_CLOSE_COMPLETE => break,
+                _ => panic!("unexpected completion {c:?}"),
+            }
+        }
+        assert!(echoes.is_empty());
+        assert_code!(ws_close_handle(h), WS_OK);
+        assert_code!(ws_close_handle(l), WS_OK);
+        let closing = q.take(2);
+        assert!(closing
+            .iter()
+            .all(|c| c.status == WS_CALLBACK_STATUS_HANDLE_CLOSING));
+        (ext, status)
+    });
+    (port, t)
+}
+
+#[test]
+fn asynchronous_handles_compress_too() {
+    // our asynchronous client against Python websockets' server: every message compressed
+    let peer = DeflatePeer::start(
+        "deflate_peer.py",
+        &["--role", "server", "--config", "default"],
+    );
+    let url = format!("ws://127.0.0.1:{}/", peer.port);
+    let (ext, sent) = our_async_client(&url, &[(WS_OPTION_DEFLATE_THRESHOLD, 0)]);
+    assert_eq!(ext, "permessage-deflate; server_max_window_bits=12");
+    let ev = peer.event();
+    assert_eq!(
+        (ev["messages"].as_u64(), ev["compressed_in"].as_u64()),
+        (Some(sent), Some(sent))
+    );
+    assert_eq!(
+        (ev["rcvd_code"].as_u64(), ev["rcvd_reason"].as_str()),
+        (Some(1000), Some("done"))
+    );
+
+    // Python websockets' client against our asynchronous listener: every echo compressed
+    let (port, server) = our_async_server(&[(WS_OPTION_DEFLATE_THRESHOLD, 0)]);
+    let url = format!("ws://127.0.0.1:{port}/");
+    let peer = DeflatePeer::start(
+        "deflate_peer.py",
+        &["--role", "client", "--url", &url, "--config", "no_takeover"],
+    );
+    let ev = peer.event();
+    let (ext, status) = server.join().unwrap();
+    let answer = "permessage-deflate; server_no_context_takeover; client_max_window_bits=12";
+    assert_eq!(
+        (ext.as_str(), ev["extensions"].as_str()),
+        (answer, Some(answer))
+    );
+    assert_eq!(ev["ok"], true, "{ev}");
+    assert_eq!(ev["compressed_in"], 26, "every echo came compressed");
+    assert_eq!((ev["close_code"].as_u64(), status), (Some(1000), 1000));
+
+    // both ends ours and asynchronous, context takeover both ways
+    let (port, server) = our_async_server(&[]);
+    let (ext, _) = our_async_client(&format!("ws://127.0.0.1:{port}/"), &[]);
+    let (server_ext, status) = server.join().unwrap();
+    assert_eq!(ext, server_ext);
+    assert!(ext.starts_with("permessage-deflate"), "{ext}");
+    assert_eq!(status, 1000);
+}

@@ -5,8 +5,8 @@
 use super::io::{Limit, Signals};
 use super::link::{Link, TxSide};
 use crate::error::{Error, Result, WS_ERROR_INTERNAL};
-use crate::protocol::deflate::{codec::OUT_CHUNK, Agreed, Compressor};
-use crate::protocol::frame::{self, Opcode};
+use crate::protocol::deflate::{self, Agreed, Compressor};
+use crate::protocol::frame::Opcode;
 use crate::protocol::send::Planned;
 
 impl Link {
@@ -19,12 +19,11 @@ impl Link {
         self
     }
 
-    /// Whether this piece of a message goes out compressed: the message started compressed,
-    /// or it starts now and is long enough (or fragmented).
+    /// Whether this piece of a message goes out compressed.
     pub(super) fn compresses(tx: &TxSide, planned: &Planned, len: usize) -> bool {
-        tx.deflate.as_ref().is_some_and(|c| {
-            c.in_message() || (planned.opcode != Opcode::Continue && c.wants(len, planned.fin))
-        })
+        tx.deflate
+            .as_ref()
+            .is_some_and(|c| c.applies(planned.opcode == Opcode::Continue, len, planned.fin))
     }
 
     /// Sends one `ws_send` piece compressed, as one or more frames of at most `OUT_CHUNK`
@@ -37,25 +36,19 @@ impl Link {
         payload: &[u8],
         limit: Limit,
     ) -> Result<()> {
-        let mut buf = [0u8; OUT_CHUNK];
         let mut rest = payload;
         let mut opcode = planned.opcode;
         loop {
-            let c = tx.deflate.as_mut().expect("compression agreed");
-            let first = !c.in_message();
-            let piece = c
-                .compress(rest, planned.fin, &mut buf)
-                .map_err(|e| Error::new(WS_ERROR_INTERNAL, e))?;
-            rest = &rest[piece.consumed..];
-            let data = &buf[..piece.written];
-            let fin = piece.done && planned.fin;
             let mask = self.mask();
             self.take_control(&mut tx.out);
-            frame::write_header_rsv1(&mut tx.out, opcode, fin, first, data.len() as u64, mask);
-            frame::append_masked(&mut tx.out, data, mask, 0);
+            let c = tx.deflate.as_mut().expect("compression agreed");
+            let (consumed, done) =
+                deflate::append_frame(c, rest, opcode, planned.fin, mask, &mut tx.out)
+                    .map_err(|e| Error::new(WS_ERROR_INTERNAL, e))?;
+            rest = &rest[consumed..];
             self.write_out(tx, sig, limit, "the message")?;
             opcode = Opcode::Continue;
-            if piece.done {
+            if done {
                 return Ok(());
             }
         }

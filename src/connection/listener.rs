@@ -375,7 +375,7 @@ impl Listener {
         &self,
         mut p: Pending,
         ready: Ready,
-    ) -> Result<(Connection, Transport, Vec<u8>, Vec<u8>)> {
+    ) -> Result<(Connection, Transport, Vec<u8>, Vec<u8>, Option<Agreed>)> {
         match Connection::server(
             self.url.clone(),
             &self.timeouts,
@@ -384,7 +384,9 @@ impl Listener {
         ) {
             Ok(conn) => {
                 let leftover = p.hs.leftover().to_vec();
-                Ok((conn, p.t, leftover, ready.response))
+                let (extensions, agreed) = ready.deflate.unzip();
+                conn.negotiated.lock().extensions = extensions.unwrap_or_default();
+                Ok((conn, p.t, leftover, ready.response, agreed))
             }
             Err(e) => {
                 p.reply = Some((unavailable(), 0));
@@ -467,8 +469,7 @@ impl Listener {
                 let policy = Policy {
                     path,
                     subprotocols: &c.subprotocols,
-                    // permessage-deflate is not in the asynchronous driver yet
-                    deflate: c.deflate.offered().filter(|_| !self.is_async()),
+                    deflate: c.deflate.offered(),
                 };
                 p.hs.feed(&chunk[..n], policy)
             };

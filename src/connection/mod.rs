@@ -393,8 +393,7 @@ impl Connection {
             offer: Offer {
                 headers: cfg.headers.clone(),
                 subprotocols: cfg.subprotocols.clone(),
-                // permessage-deflate is not in the asynchronous driver yet: never offered there
-                deflate: None,
+                deflate: cfg.deflate.offered().copied(),
             },
             url: cfg.url,
             tls: cfg.tls,

@@ -19,10 +19,11 @@ use super::pending::{Closer, Completion, Operation, Pending};
 use super::{Binding, Raw};
 use crate::connection::options::{Opt, Timeouts};
 use crate::error::{
-    ws_error, Error, Result, WS_ERROR_CONNECTION_ERROR, WS_ERROR_INVALID_SERVER_RESPONSE,
-    WS_ERROR_TIMEOUT,
+    ws_error, Error, Result, WS_ERROR_CONNECTION_ERROR, WS_ERROR_INTERNAL,
+    WS_ERROR_INVALID_SERVER_RESPONSE, WS_ERROR_TIMEOUT,
 };
 use crate::protocol::close::{self, CloseHandshake, State};
+use crate::protocol::deflate::{self, Agreed, Compressor};
 use crate::protocol::frame::{self, ControlPayload, Opcode};
 use crate::protocol::keepalive::{Keepalive, Tick};
 use crate::protocol::recv::{Event, Receiver};
@@ -109,6 +110,10 @@ pub struct SendOp {
     fin: bool,
     mask: Option<[u8; 4]>,
     started: bool,
+    /// Goes out compressed (permessage-deflate), as one or more frames.
+    compress: bool,
+    /// A (compressed) frame of it is framed already: the next one is a continuation.
+    framed: bool,
     copied: usize,
     /// The stream position after its last byte, once it is all framed.
     end: Option<u64>,
@@ -130,6 +135,8 @@ pub(super) struct Open {
     role: Role,
     receiver: Receiver,
     framer: Framer,
+    /// Our permessage-deflate compressor, when the handshake agreed it.
+    deflate: Option<Compressor>,
     pub(super) hs: CloseHandshake,
     /// Bytes read but not yet fed to the receiver (after a receive completed mid-input).
     leftover: Vec<u8>,
@@ -158,19 +165,25 @@ pub(super) struct Open {
 
 impl Open {
     /// An upgraded transport; `leftover` arrived after the upgrade, `first_out` (a server's
-    /// 101) goes out before any frame.
+    /// 101) goes out before any frame; `deflate`: what the handshake agreed on compression.
     pub(super) fn new(
         t: Transport,
         role: Role,
         max_message: u64,
         leftover: &[u8],
         first_out: Vec<u8>,
+        deflate: Option<Agreed>,
     ) -> Open {
+        let mut receiver = Receiver::new(role, max_message);
+        if let Some(a) = &deflate {
+            receiver.enable_deflate(a);
+        }
         Open {
             t,
             role,
-            receiver: Receiver::new(role, max_message),
+            receiver,
             framer: Framer::default(),
+            deflate: deflate.map(Compressor::new),
             hs: CloseHandshake::default(),
             leftover: leftover.to_vec(),
             left_pos: 0,
@@ -359,6 +372,8 @@ impl Session {
                 fin: planned.fin,
                 mask: None,
                 started: false,
+                compress: false,
+                framed: false,
                 copied: 0,
                 end: None,
             })?;
@@ -519,7 +534,7 @@ fn write_side(
         return Ok(());
     }
     loop {
-        frame_pending(o, p);
+        frame_pending(o, p)?;
         if o.sent == o.out.len() {
             break;
         }
@@ -585,10 +600,13 @@ fn write_side(
 }
 
 /// Moves pending frames into the output buffer, at most [`TX_CHUNK`] unwritten bytes.
-fn frame_pending(o: &mut Open, p: &mut Pending<RecvBuf, SendOp>) {
+fn frame_pending(
+    o: &mut Open,
+    p: &mut Pending<RecvBuf, SendOp>,
+) -> std::result::Result<(), Failure> {
     loop {
         if o.out.len() - o.sent >= TX_CHUNK {
-            return;
+            return Ok(());
         }
         let mid_frame = p.sends().iter().any(|s| s.started && s.end.is_none());
         if !mid_frame {
@@ -607,12 +625,34 @@ fn frame_pending(o: &mut Open, p: &mut Pending<RecvBuf, SendOp>) {
                 frame::write_frame(&mut o.out, Opcode::Close, true, c.as_slice(), m);
                 o.close_end = Some(o.base + o.out.len() as u64);
             }
-            return;
+            return Ok(());
         };
         if !s.started {
             s.started = true;
             s.mask = o.mask();
-            frame::write_header(&mut o.out, s.opcode, s.fin, s.len as u64, s.mask);
+            s.compress = o
+                .deflate
+                .as_ref()
+                .is_some_and(|c| c.applies(s.opcode == Opcode::Continue, s.len, s.fin));
+            if !s.compress {
+                frame::write_header(&mut o.out, s.opcode, s.fin, s.len as u64, s.mask);
+            }
+        }
+        if s.compress {
+            // one compressed frame per round (at most OUT_CHUNK bytes), the same framing as
+            // the blocking driver's
+            let mask = o.mask();
+            let c = o.deflate.as_mut().expect("compression agreed");
+            let opcode = if s.framed { Opcode::Continue } else { s.opcode };
+            let rest = &s.payload()[s.copied..];
+            let (consumed, done) = deflate::append_frame(c, rest, opcode, s.fin, mask, &mut o.out)
+                .map_err(|_| Failure(WS_ERROR_INTERNAL))?;
+            s.copied += consumed;
+            s.framed = true;
+            if done {
+                s.end = Some(o.base + o.out.len() as u64);
+            }
+            continue;
         }
         let room = TX_CHUNK.saturating_sub(o.out.len() - o.sent).max(1);
         let from = s.copied;
@@ -661,12 +701,19 @@ fn read_side(
     readable: &mut bool,
     cx: &mut Cx<'_>,
 ) -> std::result::Result<(), Failure> {
+    let mut drained = false; // fed the receiver once with no new input since the last read
     while let Some(who) = reader(o, p) {
         if who == Reader::User {
             if let Some(c) = o.held_close.take() {
                 peer_close(o, p, c);
                 continue;
             }
+        }
+        if who != Reader::Fin && !drained && o.receiver.has_pending_output() {
+            // the rest of a compressed message that arrived whole: no socket bytes will come
+            drained = true;
+            feed(o, p, who, &[])?;
+            continue;
         }
         if o.left_pos < o.leftover.len() {
             let input = std::mem::take(&mut o.leftover);
@@ -702,6 +749,7 @@ fn read_side(
             Err(e) => return Err(io_failed(e)),
         };
         o.keepalive.seen_bytes(cx.now);
+        drained = false;
         if who == Reader::Fin {
             continue; // whatever the server sends after its close frame is dropped
         }
@@ -736,7 +784,9 @@ fn feed(
 ) -> std::result::Result<usize, Failure> {
     let mut pos = 0;
     let mut discard = [0u8; 4096];
-    while pos < input.len() {
+    // a compressed message's output can outlast its input (the decompressor still holds some
+    // after filling a buffer): then the receiver makes progress with no new input
+    while pos < input.len() || o.receiver.has_pending_output() {
         let r = p.receive();
         let out: &mut [u8] = match (who, r) {
             (Reader::User, Some(r)) => r.rest(),

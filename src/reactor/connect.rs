@@ -362,7 +362,12 @@ fn advance(
                     feed_upgrade(op, &early)
                 };
                 if let Some(up) = got? {
-                    op.target.negotiated.lock().subprotocol = up.subprotocol.clone();
+                    let (extensions, agreed) = up.deflate.unzip();
+                    {
+                        let mut n = op.target.negotiated.lock();
+                        n.subprotocol = up.subprotocol.clone();
+                        n.extensions = extensions.unwrap_or_default();
+                    }
                     let t = op.t.take().expect("a transport");
                     return Ok(Some(Box::new(Open::new(
                         t,
@@ -370,6 +375,7 @@ fn advance(
                         op.target.max_message,
                         &up.leftover,
                         Vec::new(),
+                        agreed,
                     ))));
                 }
             }

@@ -262,14 +262,14 @@ fn claim(
     h: Handshaking,
     ready: Ready,
 ) -> Result<u64> {
-    let (conn, t, leftover, response) = listener.set_up(h, ready)?;
+    let (conn, t, leftover, response, agreed) = listener.set_up(h, ready)?;
     let b = conn.binder().inherit(binding)?;
     let timeouts = conn.timeouts_arc();
     let max_message = listener.max_message();
     let fd = t.raw_fd();
     let conn = Arc::new(conn);
     let handle = crate::handles::insert(crate::handles::Object::Connection(conn.clone()));
-    let open = Open::new(t, Role::Server, max_message, &leftover, response);
+    let open = Open::new(t, Role::Server, max_message, &leftover, response, agreed);
     let session = Session::create(handle, b, timeouts, Phase::Open(Box::new(open)));
     {
         let mut st = session.st.lock();

@@ -98,6 +98,12 @@ impl Compressor {
         !whole || len as u64 >= u64::from(self.agreed.threshold)
     }
 
+    /// Whether a `ws_send` piece of `len` bytes goes out compressed: its message started
+    /// compressed, or it starts one now (it is no `continuation`) that [`Compressor::wants`].
+    pub fn applies(&self, continuation: bool, len: usize, fin: bool) -> bool {
+        self.in_message() || (!continuation && self.wants(len, fin))
+    }
+
     /// Whether a compressed message is in progress.
     pub fn in_message(&self) -> bool {
         self.active.is_some()

@@ -14,6 +14,8 @@ pub mod codec;
 pub mod negotiate;
 
 pub use codec::{Compressor, Decompressor};
+
+use crate::protocol::frame::{self, Opcode};
 pub use negotiate::{accept_response, answer_offers, client_offer, Agreed};
 
 /// The smallest window zlib can compress with (raw deflate); RFC 7692 allows 8.
@@ -47,4 +49,33 @@ impl Default for Settings {
             threshold: 64,
         }
     }
+}
+
+/// Compresses the next part of one `ws_send` piece and appends it to `out` as one frame of at
+/// most [`codec::OUT_CHUNK`] payload bytes: RSV1 on the message's first frame, FIN on the
+/// piece's last frame when the piece ends the message (`fin`). Returns the input bytes
+/// consumed and whether the piece is done; call again with the rest until it is. Both drivers
+/// frame compressed messages with this.
+pub fn append_frame(
+    c: &mut Compressor,
+    rest: &[u8],
+    opcode: Opcode,
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    out: &mut Vec<u8>,
+) -> Result<(usize, bool), &'static str> {
+    let mut buf = [0u8; codec::OUT_CHUNK];
+    let first = !c.in_message();
+    let piece = c.compress(rest, fin, &mut buf)?;
+    let data = &buf[..piece.written];
+    frame::write_header_rsv1(
+        out,
+        opcode,
+        piece.done && fin,
+        first,
+        data.len() as u64,
+        mask,
+    );
+    frame::append_masked(out, data, mask, 0);
+    Ok((piece.consumed, piece.done))
 }

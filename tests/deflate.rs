@@ -129,12 +129,11 @@ fn our_server(options: &[(u32, u32)]) -> (u16, JoinHandle<(String, u16)>) {
             }
             assert_code!(ws_send(h, ty, buf.as_ptr().cast(), n), WS_OK);
         }
-        let (mut status, mut reason, mut rlen) = (0u16, [0u8; 123], 0usize);
+        let (status, reason) = close_status(h);
         assert_code!(
-            ws_query_close_status(h, &mut status, reason.as_mut_ptr().cast(), 123, &mut rlen),
+            ws_close(h, status, reason.as_ptr().cast(), reason.len()),
             WS_OK
         );
-        assert_code!(ws_close(h, status, reason.as_ptr().cast(), rlen), WS_OK);
         ws_close_handle(h);
         ws_close_handle(l);
         (ext, status)
@@ -181,39 +180,47 @@ fn our_messages() -> Vec<(u32, Vec<Vec<u8>>)> {
     out
 }
 
-/// Our client: connects to `url` with compression on (`options` on top), sends
-/// [`our_messages`] and checks each echo, closes with 1000 "done". Returns the agreed
-/// extensions and the number of messages sent.
-fn our_client(url: &str, options: &[(u32, u32)]) -> (String, u64) {
+/// A client handle for `url` with compression on and `options` on top.
+fn open_deflate(url: &str, options: &[(u32, u32)]) -> ws_handle {
     let h = open(url);
     set_u32(h, WS_OPTION_PERMESSAGE_DEFLATE, 1);
     for &(o, v) in options {
         set_u32(h, o, v);
     }
+    h
+}
+
+/// Sends one message as `pieces` (fragments, then `last`), each `ws_send` returning `want`;
+/// returns the fragment type of the message's kind.
+fn send_pieces(h: ws_handle, last: u32, pieces: &[Vec<u8>], want: ws_error) -> u32 {
+    let frag = if last == WS_BUFFER_UTF8_MESSAGE {
+        WS_BUFFER_UTF8_FRAGMENT
+    } else {
+        WS_BUFFER_BINARY_FRAGMENT
+    };
+    for (i, p) in pieces.iter().enumerate() {
+        let ty = if i + 1 == pieces.len() { last } else { frag };
+        assert_code!(ws_send(h, ty, p.as_ptr().cast(), p.len()), want);
+    }
+    frag
+}
+
+/// Our client: connects to `url` with compression on (`options` on top), sends
+/// [`our_messages`] and checks each echo, closes with 1000 "done". Returns the agreed
+/// extensions and the number of messages sent.
+fn our_client(url: &str, options: &[(u32, u32)]) -> (String, u64) {
+    let h = open_deflate(url, options);
     assert_code!(ws_connect(h), WS_OK);
     let ext = extensions(h);
     let msgs = our_messages();
     for (last, pieces) in &msgs {
-        let frag = if *last == WS_BUFFER_UTF8_MESSAGE {
-            WS_BUFFER_UTF8_FRAGMENT
-        } else {
-            WS_BUFFER_BINARY_FRAGMENT
-        };
-        for (i, p) in pieces.iter().enumerate() {
-            let ty = if i + 1 == pieces.len() { *last } else { frag };
-            assert_code!(ws_send(h, ty, p.as_ptr().cast(), p.len()), WS_OK);
-        }
+        send_pieces(h, *last, pieces, WS_OK);
         let (ty, got) = receive_message(h);
         assert_eq!(ty, *last);
         assert!(got == pieces.concat(), "echo differs ({} bytes)", got.len());
     }
     assert_code!(ws_close(h, 1000, b"done".as_ptr().cast(), 4), WS_OK);
-    let (mut status, mut reason, mut rlen) = (0u16, [0u8; 123], 0usize);
-    assert_code!(
-        ws_query_close_status(h, &mut status, reason.as_mut_ptr().cast(), 123, &mut rlen),
-        WS_OK
-    );
-    assert_eq!((status, &reason[..rlen]), (1000, &b"done"[..]));
+    assert_eq!(close_status(h), (1000, b"done".to_vec()));
     ws_close_handle(h);
     (ext, msgs.len() as u64)
 }
@@ -409,11 +416,7 @@ fn option_defaults_ranges_and_states() {
 /// piece of a message pending at once while the echo's receive is pending.
 fn our_async_client(url: &str, options: &[(u32, u32)]) -> (String, u64) {
     let q = asyncq::Queue::new();
-    let h = open(url);
-    set_u32(h, WS_OPTION_PERMESSAGE_DEFLATE, 1);
-    for &(o, v) in options {
-        set_u32(h, o, v);
-    }
+    let h = open_deflate(url, options);
     q.bind(h);
     assert_code!(ws_connect(h), WS_ERROR_IO_PENDING);
     asyncq::is(&q.next(), h, WS_CALLBACK_STATUS_CONNECT_COMPLETE);
@@ -421,18 +424,7 @@ fn our_async_client(url: &str, options: &[(u32, u32)]) -> (String, u64) {
     let msgs = our_messages();
     let mut buf = vec![0u8; 64 * 1024];
     for (last, pieces) in &msgs {
-        let frag = if *last == WS_BUFFER_UTF8_MESSAGE {
-            WS_BUFFER_UTF8_FRAGMENT
-        } else {
-            WS_BUFFER_BINARY_FRAGMENT
-        };
-        for (i, p) in pieces.iter().enumerate() {
-            let ty = if i + 1 == pieces.len() { *last } else { frag };
-            assert_code!(
-                ws_send(h, ty, p.as_ptr().cast(), p.len()),
-                WS_ERROR_IO_PENDING
-            );
-        }
+        let frag = send_pieces(h, *last, pieces, WS_ERROR_IO_PENDING);
         assert_code!(asyncq::receive(h, &mut buf), WS_ERROR_IO_PENDING);
         let (mut got, mut writes, mut done) = (Vec::new(), 0, false);
         while !done || writes < pieces.len() {
@@ -459,12 +451,7 @@ fn our_async_client(url: &str, options: &[(u32, u32)]) -> (String, u64) {
         WS_ERROR_IO_PENDING
     );
     asyncq::is(&q.next(), h, WS_CALLBACK_STATUS_CLOSE_COMPLETE);
-    let (mut status, mut reason, mut rlen) = (0u16, [0u8; 123], 0usize);
-    assert_code!(
-        ws_query_close_status(h, &mut status, reason.as_mut_ptr().cast(), 123, &mut rlen),
-        WS_OK
-    );
-    assert_eq!((status, &reason[..rlen]), (1000, &b"done"[..]));
+    assert_eq!(close_status(h), (1000, b"done".to_vec()));
     assert_code!(ws_close_handle(h), WS_OK);
     asyncq::is(&q.next(), h, WS_CALLBACK_STATUS_HANDLE_CLOSING);
     (ext, msgs.len() as u64)
@@ -501,19 +488,9 @@ fn our_async_server(options: &[(u32, u32)]) -> (u16, JoinHandle<(String, u16)>) 
                     let _: Vec<u8> = echoes.pop_front().expect("an echo in flight");
                 }
                 WS_CALLBACK_STATUS_READ_COMPLETE if c.io.buffer_type == WS_BUFFER_CLOSE => {
-                    let (mut status, mut reason, mut rlen) = (0u16, [0u8; 123], 0usize);
+                    let (status, reason) = close_status(h);
                     assert_code!(
-                        ws_query_close_status(
-                            h,
-                            &mut status,
-                            reason.as_mut_ptr().cast(),
-                            123,
-                            &mut rlen
-                        ),
-                        WS_OK
-                    );
-                    assert_code!(
-                        ws_close(h, status, reason.as_ptr().cast(), rlen),
+                        ws_close(h, status, reason.as_ptr().cast(), reason.len()),
                         WS_ERROR_IO_PENDING
                     );
                     break status;

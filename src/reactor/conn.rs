@@ -629,12 +629,13 @@ fn frame_pending(
         };
         if !s.started {
             s.started = true;
-            s.mask = o.mask();
             s.compress = o
                 .deflate
                 .as_ref()
                 .is_some_and(|c| c.applies(s.opcode == Opcode::Continue, s.len, s.fin));
             if !s.compress {
+                // one key for the whole frame (compressed frames draw one each, below)
+                s.mask = o.mask();
                 frame::write_header(&mut o.out, s.opcode, s.fin, s.len as u64, s.mask);
             }
         }

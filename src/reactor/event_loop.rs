@@ -138,6 +138,10 @@ pub struct Loop {
     waiting: AtomicBool,
     /// The queue handle was closed: a waiting `ws_queue_wait` returns.
     closed: AtomicBool,
+    /// `kick` is signalled and not yet drained. Only the thread in `ws_queue_wait` signals
+    /// and drains it, so this saves one `write` per `ws_queue_wait` that leaves completions
+    /// behind (a caller taking them one at a time) without any race.
+    kicked: AtomicBool,
 }
 
 fn no_loop(e: std::io::Error) -> Error {
@@ -199,6 +203,7 @@ impl Loop {
             bound: AtomicUsize::new(0),
             waiting: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
         }))
     }
 
@@ -316,7 +321,10 @@ impl Loop {
         for (token, r, w) in ready {
             match token {
                 WAKE => self.waker.drain(),
-                KICK => self.kick.drain(),
+                KICK => {
+                    self.kicked.store(false, Ordering::Relaxed);
+                    self.kick.drain();
+                }
                 TIMER => {
                     let mut buf = [0u8; 8];
                     // SAFETY: reads 8 bytes into a live local buffer from our timerfd.
@@ -474,7 +482,9 @@ impl Loop {
             let s = self.shared.lock();
             if !s.fifo.is_empty() || !s.posted.is_empty() {
                 // level-triggered: still something to do, so the fd stays readable
-                self.kick.wake();
+                if !self.kicked.swap(true, Ordering::Relaxed) {
+                    self.kick.wake();
+                }
             }
         }
         self.waiting.store(false, Ordering::SeqCst);

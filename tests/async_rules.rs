@@ -677,3 +677,105 @@ fn close_after_pending_sends_and_accept_timeout(q: &Completions) {
     );
     is(&got[1], l, WS_CALLBACK_STATUS_HANDLE_CLOSING);
 }
+
+/// `bounded_in_both_modes!(f, ...)`: like `both_modes!`, each run on its own thread with a
+/// time limit, for a test whose failure would be a hang.
+macro_rules! bounded_in_both_modes {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn queue() {
+                super::bounded(|| super::$name(&super::Completions::queue()));
+            }
+            #[test]
+            fn callbacks() {
+                super::bounded(|| super::$name(&super::Completions::callbacks()));
+            }
+        }
+    )*};
+}
+
+bounded_in_both_modes!(a_frame_header_split_across_reads_after_a_completed_receive);
+
+/// Runs `body` on its own thread and fails (instead of hanging) when it has not returned
+/// within 30 s: a loop that spins inside ws_queue_wait never gives the thread back.
+fn bounded<F: FnOnce() + Send + 'static>(body: F) {
+    let limit = Duration::from_secs(30);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        body();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(()) => t.join().unwrap(),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            t.join().unwrap(); // the body panicked: report its panic
+        }
+        Err(_) => panic!("not finished within {limit:?}: the loop hangs"),
+    }
+}
+
+/// Three messages and the first byte of a fourth frame arrive in one read; the three
+/// receives complete from what is left of it, and the fourth must wait for the rest of the
+/// header from the socket (a loop that fed the lone byte again and again hung here, with the
+/// client's own send stuck behind it).
+fn a_frame_header_split_across_reads_after_a_completed_receive(q: &Completions) {
+    use common::raw::{close_payload, RawConn, RawServer, OP_CLOSE, OP_TEXT};
+    let server = RawServer::start(|s| {
+        let mut c = RawConn::server(s).unwrap();
+        let mut burst = Vec::new();
+        for m in [&b"one"[..], b"two", b"three"] {
+            burst.extend(c.frame(OP_TEXT, true, m));
+        }
+        let fourth = c.frame(OP_TEXT, true, b"four");
+        burst.push(fourth[0]);
+        c.send_raw(&burst).unwrap();
+        // the client asks for the rest once it has the three
+        let f = c.read_frame().unwrap();
+        assert_eq!(f.payload, b"more");
+        c.send_raw(&fourth[1..]).unwrap();
+        let f = c.read_frame().unwrap();
+        assert_eq!(f.close_status(), Some(1000));
+        c.send_frame(OP_CLOSE, true, &close_payload(1000, b""))
+            .unwrap();
+    });
+    let c = async_client(q, server.port);
+    let mut buf = [0u8; 16];
+    for m in [&b"one"[..], b"two", b"three"] {
+        assert_code!(receive(c, &mut buf), WS_ERROR_IO_PENDING);
+        let x = q.next();
+        io(
+            &x,
+            c,
+            WS_CALLBACK_STATUS_READ_COMPLETE,
+            m.len(),
+            WS_BUFFER_UTF8_MESSAGE,
+        );
+        assert_eq!(&buf[..m.len()], m);
+    }
+    assert_code!(receive(c, &mut buf), WS_ERROR_IO_PENDING);
+    assert_code!(
+        send(c, WS_BUFFER_BINARY_MESSAGE, b"more"),
+        WS_ERROR_IO_PENDING
+    );
+    let got = q.take(2);
+    io(
+        &got[0],
+        c,
+        WS_CALLBACK_STATUS_WRITE_COMPLETE,
+        4,
+        WS_BUFFER_BINARY_MESSAGE,
+    );
+    io(
+        &got[1],
+        c,
+        WS_CALLBACK_STATUS_READ_COMPLETE,
+        4,
+        WS_BUFFER_UTF8_MESSAGE,
+    );
+    assert_eq!(&buf[..4], b"four");
+    assert_code!(ws_close(c, 1000, std::ptr::null(), 0), WS_ERROR_IO_PENDING);
+    is(&q.next(), c, WS_CALLBACK_STATUS_CLOSE_COMPLETE);
+    assert_code!(ws_close_handle(c), WS_OK);
+    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+}

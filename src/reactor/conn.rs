@@ -703,6 +703,7 @@ fn read_side(
     cx: &mut Cx<'_>,
 ) -> std::result::Result<(), Failure> {
     let mut drained = false; // fed the receiver once with no new input since the last read
+    let mut starved = false; // the leftover ends inside a frame header: the socket must add to it
     while let Some(who) = reader(o, p) {
         if who == Reader::User {
             if let Some(c) = o.held_close.take() {
@@ -716,12 +717,13 @@ fn read_side(
             feed(o, p, who, &[])?;
             continue;
         }
-        if o.left_pos < o.leftover.len() {
+        if o.left_pos < o.leftover.len() && !starved {
             let input = std::mem::take(&mut o.leftover);
-            let used = feed(o, p, who, &input[o.left_pos..])?;
+            let (used, wants_more) = feed(o, p, who, &input[o.left_pos..])?;
             o.left_pos += used;
             if o.left_pos < input.len() {
                 o.leftover = input;
+                starved = wants_more;
             } else {
                 o.left_pos = 0; // consumed: the buffer is freed
             }
@@ -754,7 +756,22 @@ fn read_side(
         if who == Reader::Fin {
             continue; // whatever the server sends after its close frame is dropped
         }
-        let used = feed(o, p, who, &cx.scratch[..n])?;
+        if starved {
+            // the start of a frame header was left over: join it with the new bytes
+            starved = false;
+            let mut input = std::mem::take(&mut o.leftover);
+            input.drain(..o.left_pos);
+            input.extend_from_slice(&cx.scratch[..n]);
+            let (used, _) = feed(o, p, who, &input)?;
+            o.left_pos = used;
+            if used < input.len() {
+                o.leftover = input;
+            } else {
+                o.left_pos = 0;
+            }
+            continue;
+        }
+        let (used, _) = feed(o, p, who, &cx.scratch[..n])?;
         if used < n {
             o.leftover = cx.scratch[used..n].to_vec();
             o.left_pos = 0;
@@ -776,13 +793,15 @@ fn deliver_partial(p: &mut Pending<RecvBuf, SendOp>) {
     }
 }
 
-/// Feeds `input` to the receiver until the reader is satisfied; returns the bytes used.
+/// Feeds `input` to the receiver until the reader is satisfied; returns the bytes used, and
+/// whether it stopped for want of input (the rest, if any, is an incomplete frame header,
+/// which the receiver leaves to be fed again with the bytes that follow it).
 fn feed(
     o: &mut Open,
     p: &mut Pending<RecvBuf, SendOp>,
     who: Reader,
     input: &[u8],
-) -> std::result::Result<usize, Failure> {
+) -> std::result::Result<(usize, bool), Failure> {
     let mut pos = 0;
     let mut discard = [0u8; 4096];
     // a compressed message's output can outlast its input (the decompressor still holds some
@@ -813,7 +832,7 @@ fn feed(
                         buffer_type: buffer_type(kind, end),
                     };
                     p.finish_receive(c);
-                    return Ok(pos);
+                    return Ok((pos, false));
                 }
             }
             Some(Event::Ping(payload)) => {
@@ -831,11 +850,11 @@ fn feed(
                 } else {
                     peer_close(o, p, c);
                 }
-                return Ok(pos);
+                return Ok((pos, false));
             }
         }
     }
-    Ok(pos)
+    Ok((pos, true))
 }
 
 /// The peer's close frame: recorded, and a pending receive completes with `WS_BUFFER_CLOSE`.

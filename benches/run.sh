@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark command: builds everything in release mode and measures, in one run, wshandle
 # against raw TCP, tungstenite, Boost.Beast and the Python clients on 127.0.0.1, and
-# compressed (permessage-deflate) JSON echoes against Node's ws, then writes
+# compressed (permessage-deflate) JSON echoes against Node's ws, and the asynchronous mode
+# (benches/async_bench.py) against tokio-tungstenite and Node's ws, then writes
 # benches/results.md and benches/results.png.
 #
 #   bash benches/run.sh [ROUNDS]      (default 5)
@@ -32,10 +33,14 @@ for l in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "wsbench" and m.get("executable"):
         print(m["executable"])')
 g++ -std=c++17 -O2 -Wall -Wextra -o target/release/beast_client benches/beast_client.cpp -lpthread
+# the asynchronous mode's programs (benches/async: its own workspace, with tokio-tungstenite)
+cargo build --release --locked --quiet --manifest-path benches/async/Cargo.toml --target-dir target/async-bench
 
 # Node's ws (perMessageDeflate) for the compressed JSON echo, from the test set-up
 NODE_PATH="$(bash scripts/setup-test-env.sh --print-node-path | tail -n 1)" \
     "$wsbench" --rounds "$rounds" --beast target/release/beast_client --out target/bench-rust.json
 "$python" benches/python_bench.py "$wsbench" "$rounds" target/bench-python.json
+NODE_PATH="$(bash scripts/setup-test-env.sh --print-node-path | tail -n 1)" \
+    "$python" benches/async_bench.py "$rounds" target/bench-async.json
 PEERS_PYTHON="$python" "$bench_venv/bin/python" benches/report.py target/bench-rust.json target/bench-python.json \
-    "bash benches/run.sh $rounds"
+    "bash benches/run.sh $rounds" target/bench-async.json

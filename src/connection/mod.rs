@@ -416,7 +416,7 @@ impl Connection {
             None => (url.host.as_str(), url.port),
         };
         let addrs = transport::resolve(host, port, deadline, &cancelled)?;
-        let mut stream = transport::connect(&addrs, &self.sig.waker, deadline, &cancelled)?;
+        let mut stream = transport::connect(&addrs, self.sig.waker()?, deadline, &cancelled)?;
         let socket_error =
             |e: std::io::Error| Error::connection(format!("cannot configure the socket: {e}"));
         // bytes that arrived behind the proxy's answer: the start of TLS or of the upgrade
@@ -429,7 +429,7 @@ impl Connection {
         let t = if url.secure {
             let session = tls::client_session(&cfg.tls, &url.host, &std::mem::take(&mut early))?;
             let t = Transport::with_tls(stream, session).map_err(socket_error)?;
-            t.handshake(&url.host, &self.sig.waker, deadline, &cancelled)?;
+            t.handshake(&url.host, self.sig.waker()?, deadline, &cancelled)?;
             t
         } else {
             Transport::new(stream).map_err(socket_error)?

@@ -251,7 +251,11 @@ impl Listener {
             // spinning.
             let backing_off = backoff.is_some_and(|b| Instant::now() < b);
             let mut fds = Vec::with_capacity(pending.len() + 2);
-            fds.push(transport::pollfd(self.sig.waker()?.as_raw_fd(), true, false));
+            fds.push(transport::pollfd(
+                self.sig.waker()?.as_raw_fd(),
+                true,
+                false,
+            ));
             fds.push(transport::pollfd(
                 self.sock.as_raw_fd(),
                 !backing_off,

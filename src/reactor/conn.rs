@@ -136,7 +136,7 @@ pub(super) struct Open {
     receiver: Receiver,
     framer: Framer,
     /// Our permessage-deflate compressor, when the handshake agreed it.
-    deflate: Option<Compressor>,
+    deflate: Option<Box<Compressor>>,
     pub(super) hs: CloseHandshake,
     /// Bytes read but not yet fed to the receiver (after a receive completed mid-input).
     leftover: Vec<u8>,
@@ -150,11 +150,11 @@ pub(super) struct Open {
     ping: bool,
     keepalive: Keepalive,
     /// Our close frame, committed, not yet framed.
-    close_frame: Option<ControlPayload>,
+    close_frame: Option<Box<ControlPayload>>,
     close_end: Option<u64>,
     close_written: bool,
     /// A close frame held back because data was delivered first.
-    held_close: Option<ControlPayload>,
+    held_close: Option<Box<ControlPayload>>,
     close_deadline: Option<Instant>,
     /// Output has been waiting without progress since then.
     stalled_since: Option<Instant>,
@@ -183,7 +183,7 @@ impl Open {
             role,
             receiver,
             framer: Framer::default(),
-            deflate: deflate.map(Compressor::new),
+            deflate: deflate.map(|a| Box::new(Compressor::new(a))),
             hs: CloseHandshake::default(),
             leftover: leftover.to_vec(),
             left_pos: 0,
@@ -415,7 +415,7 @@ impl Session {
             }
             p.start_closer(c)?;
             if o.hs.commit_close() {
-                o.close_frame = Some(payload);
+                o.close_frame = Some(Box::new(payload));
             }
             if c == Closer::Close {
                 o.close_deadline = close_timeout;
@@ -706,7 +706,7 @@ fn read_side(
     while let Some(who) = reader(o, p) {
         if who == Reader::User {
             if let Some(c) = o.held_close.take() {
-                peer_close(o, p, c);
+                peer_close(o, p, *c);
                 continue;
             }
         }
@@ -826,7 +826,7 @@ fn feed(
             Some(Event::Close(c)) => {
                 let filled = p.receive().map_or(0, |r| r.filled);
                 if who == Reader::User && filled > 0 {
-                    o.held_close = Some(c);
+                    o.held_close = Some(Box::new(c));
                     deliver_partial(p);
                 } else {
                     peer_close(o, p, c);

@@ -363,6 +363,15 @@ impl Loop {
                     e.free.push(token);
                 }
             }
+            // A gone entry's deadlines stay in the heap until they fall due (a keepalive's is
+            // 30 s away): once they outnumber the live entries', drop those of free slots, so
+            // that connections that come and go leave nothing behind.
+            let live = e.slots.len() - e.free.len();
+            if d.timers.len() > 2 * live + 64 {
+                let slots = &e.slots;
+                d.timers
+                    .retain(|Reverse((_, t))| slots.get(*t).is_some_and(Option::is_some));
+            }
         }
     }
 

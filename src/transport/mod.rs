@@ -106,7 +106,8 @@ pub fn wait_fd(
 /// non-blocking socket calls, never across a poll.
 pub struct Transport {
     sock: TcpStream,
-    tls: Option<Mutex<rustls::Connection>>,
+    /// Boxed: a plain connection does not carry a TLS session's kilobyte.
+    tls: Option<Box<Mutex<rustls::Connection>>>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -153,7 +154,7 @@ impl Transport {
     /// Wraps a stream in TLS (the handshake runs on first use, or in [`Transport::handshake`]).
     pub fn with_tls(sock: TcpStream, session: rustls::Connection) -> io::Result<Self> {
         let mut t = Transport::new(sock)?;
-        t.tls = Some(Mutex::new(session));
+        t.tls = Some(Box::new(Mutex::new(session)));
         Ok(t)
     }
 

@@ -8,7 +8,7 @@ mod common;
 use common::raw::{read_head, report, upgrade_request};
 use common::*;
 use std::ffi::CString;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};

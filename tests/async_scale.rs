@@ -328,13 +328,20 @@ fn ten_thousand_connections_on_one_server_thread() {
 
     // the slow-handshake flood, held while a good client does its round trip
     let flood: Vec<TcpStream> = (0..FLOOD).map(|_| partial_upgrade(server.port)).collect();
-    let t0 = Instant::now();
-    let mut good = clients.connect(1);
-    clients.round_trips(&mut good);
-    let good_took = t0.elapsed();
+    // one good client after another while the flood is held (the first may also wait for
+    // the server to take the flood's connections in)
+    let good: Vec<Duration> = (0..5)
+        .map(|_| {
+            let t0 = Instant::now();
+            let mut good = clients.connect(1);
+            clients.round_trips(&mut good);
+            t0.elapsed()
+        })
+        .collect();
+    let good_took = *good.iter().max().unwrap();
     assert!(
         good_took < Duration::from_secs(5),
-        "a good client took {good_took:?} beside {FLOOD} slow handshakes"
+        "good clients took {good:?} beside {FLOOD} slow handshakes"
     );
     drop(flood);
 
@@ -357,7 +364,7 @@ fn ten_thousand_connections_on_one_server_thread() {
         "{n} connections on one server thread: connected in {:.1} s, round trips and closes in {:.1} s; \
          server user memory per idle connection: heap {per_heap} B, RSS {per_rss} B \
          (pool of free buffers {} KiB, threads {} -> {}); heap once all closed {:+} B \
-         (tables' capacity), after {n} more {:+} B; a good client beside {FLOOD} slow handshakes: {:.1} ms",
+         (tables' capacity), after {n} more {:+} B; good clients beside {FLOOD} slow handshakes: {:.1?} ms",
         connect_took.as_secs_f64(),
         trips_took.as_secs_f64(),
         idle.pooled / 1024,
@@ -365,7 +372,7 @@ fn ten_thousand_connections_on_one_server_thread() {
         idle.threads,
         after.heap as i64 - base.heap as i64,
         after_again.heap as i64 - after.heap as i64,
-        good_took.as_secs_f64() * 1e3,
+        good.iter().map(|d| d.as_secs_f64() * 1e3).collect::<Vec<_>>(),
     ));
     assert_eq!(idle.threads, base.threads, "no thread per connection");
     assert!(

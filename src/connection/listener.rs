@@ -109,8 +109,7 @@ impl Listener {
         let addrs = transport::resolve(&url.host, url.port, None, &|| false)?;
         let what = format!("cannot listen on {}:{}", url.host, url.port);
         let cannot = |e: std::io::Error| Error::from_io(WS_ERROR_CANNOT_CONNECT, &what, &e);
-        let sock = TcpListener::bind(&addrs[..]).map_err(cannot)?;
-        sock.set_nonblocking(true).map_err(cannot)?;
+        let sock = transport::listen(&addrs).map_err(cannot)?;
         Ok(Listener {
             sock,
             url,

@@ -7,7 +7,9 @@ mod connect;
 pub mod tls;
 mod waker;
 
-pub use connect::{connect, connect_finish, connect_start, literal, lookup_on_thread, resolve};
+pub use connect::{
+    connect, connect_finish, connect_start, listen, literal, lookup_on_thread, resolve,
+};
 pub use waker::Waker;
 
 use std::io::{self, Read, Write};

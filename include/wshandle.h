@@ -522,8 +522,9 @@ typedef struct ws_completion {
 #define WS_ERROR_INVALID_OPERATION 4317
 
 /**
- * The process has no file descriptors left (`EMFILE`/`ENFILE`: every handle needs one or two);
- * close handles or raise `RLIMIT_NOFILE`. WinHTTP's `ERROR_WINHTTP_OUT_OF_HANDLES`.
+ * The process has no file descriptors left (`EMFILE`/`ENFILE`: a connection needs its
+ * socket, and one that blocks a wake-up descriptor too); close handles or raise
+ * `RLIMIT_NOFILE`. WinHTTP's `ERROR_WINHTTP_OUT_OF_HANDLES`.
  */
 #define WS_ERROR_OUT_OF_HANDLES 12001
 

@@ -779,3 +779,115 @@ fn a_frame_header_split_across_reads_after_a_completed_receive(q: &Completions) 
     assert_code!(ws_close_handle(c), WS_OK);
     is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
 }
+
+both_modes!(large_and_small_messages_pipelined_both_ways);
+
+/// Large and small messages pipelined both ways on one queue: the server's unmasked echoes of
+/// large payloads go from its buffer to the socket directly, large payloads are read straight
+/// into the receivers' buffers, and everything arrives whole and in order, in pieces where a
+/// buffer is smaller than the message.
+fn large_and_small_messages_pipelined_both_ways(q: &Completions) {
+    let (l, port) = listen("ws://127.0.0.1:0/");
+    q.bind(l);
+    assert_code!(ws_accept(l, std::ptr::null_mut()), WS_ERROR_IO_PENDING);
+    let c = open(&format!("ws://127.0.0.1:{port}/"));
+    q.bind(c);
+    assert_code!(ws_connect(c), WS_ERROR_IO_PENDING);
+    let got = q.take(2);
+    let s = got.iter().find(|x| x.handle == l).unwrap().accepted;
+
+    let sizes = [10usize, 3 << 20, 20, 1 << 20, 17 * 1024, 0, 100_000];
+    let msgs: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (0..n).map(|k| (k * 7 + i * 13 + k / 251) as u8).collect())
+        .collect();
+    for m in &msgs {
+        assert_code!(send(c, WS_BUFFER_BINARY_MESSAGE, m), WS_ERROR_IO_PENDING);
+    }
+    // the server receives messages into one large buffer (whole, or in pieces when the
+    // socket had no more for the moment) and echoes each from its own copy (kept until its
+    // WRITE_COMPLETE)
+    let mut sbuf = vec![0u8; 4 << 20];
+    let mut echoes: Vec<Vec<u8>> = Vec::new();
+    let mut spiece = Vec::new();
+    assert_code!(receive(s, &mut sbuf), WS_ERROR_IO_PENDING);
+    // the client receives in 256 KiB pieces
+    let mut cbuf = vec![0u8; 256 * 1024];
+    let mut piece = Vec::new();
+    let mut back: Vec<Vec<u8>> = Vec::new();
+    assert_code!(receive(c, &mut cbuf), WS_ERROR_IO_PENDING);
+    let (mut client_writes, mut server_writes) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while back.len() < msgs.len() || client_writes < msgs.len() || server_writes < msgs.len() {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} echoed",
+            back.len(),
+            msgs.len()
+        );
+        for x in q.poll(16, 100) {
+            match (x.handle, x.status) {
+                (h, WS_CALLBACK_STATUS_WRITE_COMPLETE) if h == c => {
+                    io(
+                        &x,
+                        c,
+                        x.status,
+                        sizes[client_writes],
+                        WS_BUFFER_BINARY_MESSAGE,
+                    );
+                    client_writes += 1;
+                }
+                (h, WS_CALLBACK_STATUS_WRITE_COMPLETE) if h == s => {
+                    io(
+                        &x,
+                        s,
+                        x.status,
+                        sizes[server_writes],
+                        WS_BUFFER_BINARY_MESSAGE,
+                    );
+                    server_writes += 1;
+                }
+                (h, WS_CALLBACK_STATUS_READ_COMPLETE) if h == s => {
+                    // a receive completes with what has arrived when the socket has no more
+                    // (in callback mode the loop reads as the bytes come)
+                    spiece.extend_from_slice(&sbuf[..x.io.bytes_transferred]);
+                    match x.io.buffer_type {
+                        WS_BUFFER_BINARY_MESSAGE => {
+                            assert_eq!(spiece.len(), sizes[echoes.len()]);
+                            echoes.push(std::mem::take(&mut spiece));
+                            let e = echoes.last().unwrap();
+                            assert_code!(send(s, WS_BUFFER_BINARY_MESSAGE, e), WS_ERROR_IO_PENDING);
+                        }
+                        WS_BUFFER_BINARY_FRAGMENT => {}
+                        other => panic!("buffer type {other}"),
+                    }
+                    if echoes.len() < msgs.len() {
+                        assert_code!(receive(s, &mut sbuf), WS_ERROR_IO_PENDING);
+                    }
+                }
+                (h, WS_CALLBACK_STATUS_READ_COMPLETE) if h == c => {
+                    let n = x.io.bytes_transferred;
+                    piece.extend_from_slice(&cbuf[..n]);
+                    match x.io.buffer_type {
+                        WS_BUFFER_BINARY_MESSAGE => back.push(std::mem::take(&mut piece)),
+                        WS_BUFFER_BINARY_FRAGMENT => assert!(n > 0),
+                        other => panic!("buffer type {other}"),
+                    }
+                    if back.len() < msgs.len() {
+                        assert_code!(receive(c, &mut cbuf), WS_ERROR_IO_PENDING);
+                    }
+                }
+                _ => panic!("unexpected {x:?}"),
+            }
+        }
+    }
+    assert_eq!(echoes, msgs);
+    assert_eq!(back, msgs);
+    for h in [c, s, l] {
+        assert_code!(ws_close_handle(h), WS_OK);
+    }
+    for x in q.take(3) {
+        is(&x, x.handle, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+    }
+}

@@ -73,7 +73,7 @@ pub struct Connection {
     negotiated: Arc<Mutex<Negotiated>>,
     connecting: AtomicBool,
     /// The blocking driver's connection, once `ws_connect` succeeded.
-    link: OnceCell<Link>,
+    link: OnceCell<Box<Link>>,
     /// Blocking, or bound to a callback or a queue.
     binder: Binder,
     /// The asynchronous driver's connection, from the first asynchronous `ws_connect` (or
@@ -144,7 +144,7 @@ impl Connection {
     }
 
     fn link(&self, call: &str, allowed: &str) -> Result<&Link> {
-        self.link.get().ok_or_else(|| {
+        self.link.get().map(|l| &**l).ok_or_else(|| {
             Error::operation(format!(
                 "{call} is allowed in {allowed}; the handle is {} (call ws_connect first)",
                 state_name(self.state())
@@ -353,7 +353,7 @@ impl Connection {
 
     /// Gives a [`Connection::server`] its link once the 101 is out.
     fn attach(&self, link: Link) {
-        let _ = self.link.set(link);
+        let _ = self.link.set(Box::new(link));
     }
 
     /// `ws_connect` on handle `h`: TCP connect and HTTP upgrade under
@@ -416,7 +416,7 @@ impl Connection {
             None => (url.host.as_str(), url.port),
         };
         let addrs = transport::resolve(host, port, deadline, &cancelled)?;
-        let mut stream = transport::connect(&addrs, &self.sig.waker, deadline, &cancelled)?;
+        let mut stream = transport::connect(&addrs, self.sig.waker()?, deadline, &cancelled)?;
         let socket_error =
             |e: std::io::Error| Error::connection(format!("cannot configure the socket: {e}"));
         // bytes that arrived behind the proxy's answer: the start of TLS or of the upgrade
@@ -429,7 +429,7 @@ impl Connection {
         let t = if url.secure {
             let session = tls::client_session(&cfg.tls, &url.host, &std::mem::take(&mut early))?;
             let t = Transport::with_tls(stream, session).map_err(socket_error)?;
-            t.handshake(&url.host, &self.sig.waker, deadline, &cancelled)?;
+            t.handshake(&url.host, self.sig.waker()?, deadline, &cancelled)?;
             t
         } else {
             Transport::new(stream).map_err(socket_error)?
@@ -456,7 +456,7 @@ impl Connection {
         }
         let link = Link::new(t, self.role, cfg.max_message, &up.leftover).with_deflate(agreed);
         self.link
-            .set(link)
+            .set(Box::new(link))
             .map_err(|_| Error::operation("ws_connect raced with itself"))?;
         if self.sig.is_cancelled() {
             // ws_close_handle ran while the link was being set up

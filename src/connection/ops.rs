@@ -192,9 +192,9 @@ impl Link {
         // Take the receiving side: a ws_receive blocked on another thread returns
         // WS_ERROR_OPERATION_CANCELLED, and new ones are refused.
         self.closing.store(true, Ordering::SeqCst);
-        sig.waker.wake();
+        sig.wake();
         let mut rx = self.rx.lock();
-        sig.waker.drain();
+        sig.drain();
         sig.check()?;
 
         let result = (|| {

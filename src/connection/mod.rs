@@ -480,6 +480,18 @@ impl Connection {
         )
     }
 
+    /// `ws_send_batch`: blocking handles only (an asynchronous handle already writes its
+    /// pending sends together).
+    pub fn send_batch(&self, pieces: &[(SendKind, &[u8])]) -> Result<()> {
+        if self.is_async() {
+            return Err(Error::operation(
+                "ws_send_batch is for blocking handles; on an asynchronous handle, call ws_send per message (pending sends are written together)",
+            ));
+        }
+        self.link("ws_send_batch", "OPEN and CLOSE_RECEIVED")?
+            .send_batch(&self.sig, &self.timeouts, pieces)
+    }
+
     /// `ws_receive`.
     pub fn receive(&self, out: &mut [u8]) -> Result<Got> {
         if let Some(s) = self.session.get() {

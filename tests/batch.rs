@@ -247,3 +247,16 @@ fn a_server_batch_with_compression_and_large_unmasked_elements() {
         ws_close_handle(h);
     }
 }
+
+#[test]
+fn from_c_with_default_signal_dispositions_under_asan() {
+    let exe = build_source("tests/c/batch.c", "tests-c-asan", &ASAN_FLAGS);
+    let mut peer = Peer::ws("echo", &[]);
+    let (_, stdout) = run(&exe, &[&peer.url("/c")]);
+    assert!(stdout.contains("20 passed, 0 failed"), "{stdout}");
+    let closed = peer.event("closed");
+    assert_eq!(
+        (closed["rcvd_code"].as_u64(), closed["rcvd_reason"].as_str()),
+        (Some(1000), Some("bye"))
+    );
+}

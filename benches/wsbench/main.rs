@@ -22,6 +22,9 @@ use serde_json::{json, Value};
 use scenarios::*;
 use util::{percentile, stats};
 
+/// Messages per call in the batched-send scenario.
+const BATCH: usize = 64;
+
 /// Samples per (scenario, contender), with the unit and whether higher is better.
 #[derive(Default)]
 struct Results(BTreeMap<(String, String), (String, bool, Vec<f64>)>);
@@ -119,11 +122,14 @@ fn main() {
             }
             return;
         }
-        // one scenario alone, for profiling: wsbench profile recv|send|pingpong|bulk
+        // one scenario alone, for profiling: wsbench profile recv|send|batch|batch-raw|pingpong|bulk
         Some("profile") => {
             let v = match args[2].as_str() {
                 "recv" => recv_stream_ws(16, 5_000_000),
                 "send" => small_send_ws(16, 1_000_000),
+                "batch" => batch_send_ws(16, BATCH, 64 * 100_000),
+                "batch-raw" => batch_send_raw(16, BATCH, 64 * 100_000),
+                "batch-raw22" => batch_send_raw(22, BATCH, 64 * 100_000),
                 "pingpong" => us(percentile(&pingpong_ws(16, 50_000), 50.0)),
                 _ => bulk_ws(true),
             };
@@ -141,6 +147,7 @@ fn main() {
     let out = opt("--out").unwrap_or_else(|| "target/bench-results.json".to_owned());
     let small_n = 200_000;
     let recv_n = 1_000_000;
+    let batch_n = 64 * 40_000;
     let pp_iters = 10_000;
 
     let mut r = Results::default();
@@ -197,6 +204,16 @@ fn main() {
                     },
                 };
                 r.add(&name, c, "msg/s", true, v);
+            }
+            if size == 16 {
+                let name = format!("send {size} B batched ({BATCH} per call)");
+                for c in order(vec!["wshandle", "raw TCP"]) {
+                    let v = match c {
+                        "wshandle" => batch_send_ws(size, BATCH, batch_n),
+                        _ => batch_send_raw(size, BATCH, batch_n),
+                    };
+                    r.add(&name, c, "msg/s", true, v);
+                }
             }
             let name = format!("receive {size} B");
             for c in order(vec!["wshandle", "tungstenite"]) {

@@ -155,13 +155,13 @@ pub fn frame_blaster(size: usize, n: usize) -> (u16, thread::JoinHandle<()>) {
     (port, t)
 }
 
-/// Upgrades `s` by hand, then writes `n` frames of `size` bytes (until the client leaves).
-pub fn blast(mut s: TcpStream, size: usize, n: usize) {
+/// Answers a client's upgrade request by hand; false when the client left or sent no key.
+fn upgrade_by_hand(s: &mut TcpStream) -> bool {
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         if s.read_exact(&mut b).is_err() {
-            return;
+            return false;
         }
         head.push(b[0]);
     }
@@ -171,11 +171,74 @@ pub fn blast(mut s: TcpStream, size: usize, n: usize) {
         name.eq_ignore_ascii_case("sec-websocket-key")
             .then(|| value.trim().to_owned())
     }) else {
-        return;
+        return false;
     };
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let response = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
-    if s.write_all(response.as_bytes()).is_err() {
+    s.write_all(response.as_bytes()).is_ok()
+}
+
+/// A server that upgrades one client by hand and then only counts bytes until it has
+/// `total` (no WebSocket work: the sender is what is measured). Joins to the arrival time.
+fn byte_sink(total: usize, upgrade: bool) -> (u16, thread::JoinHandle<Instant>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        assert!(!upgrade || upgrade_by_hand(&mut s), "upgrade failed");
+        let mut buf = vec![0u8; 1 << 16];
+        let mut got = 0;
+        while got < total {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "the sender left early");
+            got += n;
+        }
+        Instant::now()
+    });
+    (port, t)
+}
+
+/// Batched sends: `n` messages of `size` bytes, `per` to a `ws_send_batch` call, into a
+/// byte sink: messages per second until the sink has every byte.
+pub fn batch_send_ws(size: usize, per: usize, n: usize) -> f64 {
+    let frame = 2 + 4 + size; // a client's masked frame of up to 125 bytes
+    let (port, sink) = byte_sink(frame * n, true);
+    let c = connect(&format!("ws://127.0.0.1:{port}/"));
+    let msg = vec![7u8; size];
+    let items: Vec<ws_batch_item> = (0..per)
+        .map(|_| ws_batch_item {
+            buffer_type: WS_BUFFER_BINARY_MESSAGE,
+            buf: msg.as_ptr().cast(),
+            len: size,
+        })
+        .collect();
+    let start = Instant::now();
+    for _ in 0..n / per {
+        check(ws_send_batch(c, items.as_ptr(), per), "ws_send_batch");
+    }
+    let end = sink.join().unwrap();
+    ws_close_handle(c);
+    n as f64 / (end - start).as_secs_f64()
+}
+
+/// The same batching on raw TCP: one write of `per` messages of `size` bytes, into the same
+/// byte sink.
+pub fn batch_send_raw(size: usize, per: usize, n: usize) -> f64 {
+    let (port, sink) = byte_sink(size * n, false);
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_nodelay(true).unwrap();
+    let batch = vec![7u8; size * per];
+    let start = Instant::now();
+    for _ in 0..n / per {
+        c.write_all(&batch).unwrap();
+    }
+    let end = sink.join().unwrap();
+    n as f64 / (end - start).as_secs_f64()
+}
+
+/// Upgrades `s` by hand, then writes `n` frames of `size` bytes (until the client leaves).
+pub fn blast(mut s: TcpStream, size: usize, n: usize) {
+    if !upgrade_by_hand(&mut s) {
         return;
     }
     let mut frame = Vec::new();

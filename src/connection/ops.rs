@@ -76,6 +76,9 @@ impl Link {
                 &many
             }
         };
+        // queued pongs go out first, in the same write (those queued meanwhile follow the
+        // batch: flush_queued below)
+        self.take_control(&mut tx.out);
         let mut result = Ok(());
         for (i, (planned, (_, payload))) in plans.iter().zip(pieces).enumerate() {
             tx.framer.commit(*planned);
@@ -111,7 +114,6 @@ impl Link {
             return self.send_compressed(tx, sig, planned, payload, limit);
         }
         let mask = self.mask();
-        self.take_control(&mut tx.out); // queued pongs go out first, in the same write
         frame::write_header(
             &mut tx.out,
             planned.opcode,

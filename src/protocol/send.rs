@@ -92,9 +92,10 @@ impl Framer {
         &self,
         pieces: impl IntoIterator<Item = (SendKind, &'a [u8])>,
     ) -> Result<Vec<Planned>, (usize, &'static str)> {
+        let pieces = pieces.into_iter();
         let mut after = self.clone();
-        let mut plans = Vec::new();
-        for (i, (what, payload)) in pieces.into_iter().enumerate() {
+        let mut plans = Vec::with_capacity(pieces.size_hint().0);
+        for (i, (what, payload)) in pieces.enumerate() {
             let p = after.plan(what, payload).map_err(|e| (i, e))?;
             after.commit(p);
             plans.push(p);

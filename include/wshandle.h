@@ -882,14 +882,16 @@ ws_error ws_send(ws_handle h, uint32_t buffer_type, const void *buf, size_t len)
  * `ws_send_batch` returns `WS_ERROR_INVALID_OPERATION` and sends nothing.
  *
  * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INCORRECT_HANDLE_TYPE` for a
- * listener or queue; `WS_ERROR_INVALID_PARAMETER` (nothing sent) for `items` NULL with `count`
- * > 0 or any refused element (a bad type, `buf` NULL with `len` > 0, a type that differs
+ * listener or queue; `WS_ERROR_INVALID_PARAMETER` (nothing sent) for `items` NULL with a
+ * `count` above 0 or any refused element (a bad type, `buf` NULL with `len` > 0, a type that differs
  * from the message in progress, invalid UTF-8); `WS_ERROR_INVALID_OPERATION` on an
  * asynchronous handle, in other states than `WS_STATE_OPEN` and `WS_STATE_CLOSE_RECEIVED`,
  * or while another sending call runs; `WS_ERROR_TIMEOUT` after `WS_OPTION_SEND_TIMEOUT`
  * (aborted); `WS_ERROR_CONNECTION_ERROR` (aborted); `WS_ERROR_OPERATION_CANCELLED`.
  */
-ws_error ws_send_batch(ws_handle h, const struct ws_batch_item *items, size_t count);
+ws_error ws_send_batch(ws_handle h,
+                       const struct ws_batch_item *items,
+                       size_t count);
 
 /**
  * Receives the next piece of the next message into `buf` (`len` bytes), writing the byte

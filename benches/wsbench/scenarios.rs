@@ -31,8 +31,18 @@ pub fn ws_pair() -> (ws_handle, ws_handle) {
     (c, s)
 }
 
-/// Bulk: GiB/s for 1 GiB as 1 MiB messages (or 1 MiB writes), in the given direction.
-pub fn bulk_ws(up: bool) -> f64 {
+/// CPU seconds (user + system) this process has used so far, all threads.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// Bulk: GiB/s for 1 GiB as 1 MiB messages (or 1 MiB writes), in the given direction, and
+/// the CPU seconds both ends used per GiB.
+pub fn bulk_ws(up: bool) -> (f64, f64) {
     let (c, s) = ws_pair();
     let (tx, rx) = if up { (c, s) } else { (s, c) };
     let receiver = thread::spawn(move || {
@@ -44,17 +54,23 @@ pub fn bulk_ws(up: bool) -> f64 {
         Instant::now()
     });
     let data = vec![0xA5u8; BULK_MSG];
+    let cpu = cpu_seconds();
     let start = Instant::now();
     for _ in 0..BULK_TOTAL / BULK_MSG {
         send(tx, WS_BUFFER_BINARY_MESSAGE, &data);
     }
     let end = receiver.join().unwrap();
+    let cpu = cpu_seconds() - cpu;
     ws_close_handle(c);
     ws_close_handle(s);
-    gib_per_s(BULK_TOTAL, end - start)
+    (gib_per_s(BULK_TOTAL, end - start), cpu / gib(BULK_TOTAL))
 }
 
-pub fn bulk_raw() -> f64 {
+fn gib(bytes: usize) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
+}
+
+pub fn bulk_raw() -> (f64, f64) {
     let (mut c, mut s) = raw_pair();
     let receiver = thread::spawn(move || {
         let mut buf = vec![0u8; BULK_MSG];
@@ -65,16 +81,18 @@ pub fn bulk_raw() -> f64 {
         Instant::now()
     });
     let data = vec![0xA5u8; BULK_MSG];
+    let cpu = cpu_seconds();
     let start = Instant::now();
     for _ in 0..BULK_TOTAL / BULK_MSG {
         c.write_all(&data).unwrap();
     }
     let end = receiver.join().unwrap();
-    gib_per_s(BULK_TOTAL, end - start)
+    let cpu = cpu_seconds() - cpu;
+    (gib_per_s(BULK_TOTAL, end - start), cpu / gib(BULK_TOTAL))
 }
 
 fn gib_per_s(bytes: usize, d: Duration) -> f64 {
-    bytes as f64 / (1u64 << 30) as f64 / d.as_secs_f64()
+    gib(bytes) / d.as_secs_f64()
 }
 
 /// Unbatched sends of `size`-byte messages, one call each: messages per second until the
@@ -365,4 +383,19 @@ pub fn close_ws(n: usize) -> f64 {
     }
     server.join().unwrap();
     stats(times).0
+}
+
+/// GiB/s of masking 1 MiB pieces into a reused output buffer (`append_masked`, what a client's
+/// send does), or of a plain copy (`masked` false), 4 GiB in all.
+pub fn mask_speed(masked: bool) -> f64 {
+    let src = vec![0xA5u8; BULK_MSG];
+    let mut out: Vec<u8> = Vec::with_capacity(BULK_MSG + 64);
+    let mask = masked.then_some([1, 2, 3, 4]);
+    let start = Instant::now();
+    for i in 0..4096u64 {
+        out.clear();
+        wshandle::protocol::frame::append_masked(&mut out, &src, mask, i);
+        std::hint::black_box(&out);
+    }
+    gib_per_s(4096 * BULK_MSG, start.elapsed())
 }

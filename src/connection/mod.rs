@@ -117,7 +117,8 @@ impl Connection {
     /// Whether calls on this handle complete asynchronously (the one place that decides:
     /// the handle's binding).
     pub fn is_async(&self) -> bool {
-        self.binder.binding().is_some()
+        // a blocking ws_connect (or accept) fixed the mode: no lock on the hot paths
+        self.link.get().is_none() && self.binder.binding().is_some()
     }
 
     /// Its timeouts, shared with the asynchronous driver.

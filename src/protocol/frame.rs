@@ -95,6 +95,7 @@ pub struct Header {
 
 /// Parses a frame header from the start of `input`. `Ok(None)` means more bytes are needed.
 /// Written by hand (RFC 6455 §5.2): it runs once per frame on the receive path.
+#[inline]
 pub fn parse_header(input: &[u8]) -> Result<Option<Header>, Violation> {
     let [b0, b1, ..] = *input else {
         return Ok(None);

@@ -260,3 +260,81 @@ fn from_c_with_default_signal_dispositions_under_asan() {
         (Some(1000), Some("bye"))
     );
 }
+
+/// Sizes around every frame-length format and the direct-read threshold, large after small
+/// and small after large, so that header-alone reads meet every header length.
+const MIXED: [usize; 12] = [
+    300_000,
+    5,
+    70_000,
+    0,
+    200,
+    1 << 20,
+    126,
+    65_535,
+    65_536,
+    16_384,
+    1,
+    40_000,
+];
+
+fn pattern(i: usize, n: usize) -> Vec<u8> {
+    (0..n).map(|j| (i * 31 + j * 7) as u8).collect()
+}
+
+#[test]
+fn large_and_small_messages_interleaved_arrive_intact_both_ways() {
+    let (l, port) = listen("ws://127.0.0.1:0/");
+    let server = std::thread::spawn(move || {
+        let mut s = 0;
+        assert_code!(ws_accept(l, &mut s), WS_OK);
+        set_u32(s, WS_OPTION_RECEIVE_TIMEOUT, 10_000);
+        // server to client: unmasked, 10-byte headers for the large ones
+        let msgs: Vec<Vec<u8>> = MIXED
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| pattern(i, n))
+            .collect();
+        let items: Vec<_> = msgs
+            .iter()
+            .map(|m| item(WS_BUFFER_BINARY_MESSAGE, m))
+            .collect();
+        assert_code!(batch(s, &items), WS_OK);
+        // client to server: masked, 14-byte headers; received with a 64 KiB buffer
+        for (i, &n) in MIXED.iter().enumerate() {
+            assert_eq!(
+                recv_message(s),
+                (pattern(i + 100, n), WS_BUFFER_BINARY_MESSAGE),
+                "up {i}"
+            );
+        }
+        s
+    });
+    let c = open(&format!("ws://127.0.0.1:{port}/"));
+    set_u32(c, WS_OPTION_RECEIVE_TIMEOUT, 10_000);
+    assert_code!(ws_connect(c), WS_OK);
+    let mut big = vec![0u8; 2 << 20]; // a buffer that takes every message whole
+    for (i, &n) in MIXED.iter().enumerate() {
+        let mut got = 0;
+        loop {
+            let (code, k, ty) = recv(c, &mut big[got..]);
+            assert_code!(code, WS_OK);
+            got += k;
+            if ty != WS_BUFFER_BINARY_FRAGMENT {
+                assert_eq!((got, ty), (n, WS_BUFFER_BINARY_MESSAGE), "down {i}");
+                break;
+            }
+        }
+        assert!(big[..n] == pattern(i, n)[..], "down {i}: wrong bytes");
+    }
+    for (i, &n) in MIXED.iter().enumerate() {
+        assert_code!(
+            send(c, WS_BUFFER_BINARY_MESSAGE, &pattern(i + 100, n)),
+            WS_OK
+        );
+    }
+    let s = server.join().unwrap();
+    for h in [c, s, l] {
+        ws_close_handle(h);
+    }
+}

@@ -100,6 +100,18 @@ pub fn parse_header(input: &[u8]) -> Result<Option<Header>, Violation> {
     let [b0, b1, ..] = *input else {
         return Ok(None);
     };
+    // the whole header first, then its verdict (as tungstenite's codec did): a violation is
+    // reported once the header is complete, however the input was split
+    let masked = b1 & 0x80 != 0;
+    let ext = match b1 & 0x7F {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let n = 2 + ext + if masked { 4 } else { 0 };
+    if input.len() < n {
+        return Ok(None);
+    }
     if b0 & 0x30 != 0 {
         return Err(Violation::protocol(
             "the peer set a reserved bit (RSV2 or RSV3) that no extension defines",
@@ -114,32 +126,20 @@ pub fn parse_header(input: &[u8]) -> Result<Option<Header>, Violation> {
         0xA => Opcode::Pong,
         _ => return Err(Violation::protocol("the peer used a reserved opcode")),
     };
-    let masked = b1 & 0x80 != 0;
-    let (len, mut n) = match b1 & 0x7F {
-        126 => match input.get(2..4) {
-            Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
-            None => return Ok(None),
-        },
-        127 => match input.get(2..10) {
-            Some(b) => (u64::from_be_bytes(b.try_into().expect("8 bytes")), 10),
-            None => return Ok(None),
-        },
-        short => (u64::from(short), 2),
+    let len = match ext {
+        2 => u64::from(u16::from_be_bytes([input[2], input[3]])),
+        8 => u64::from_be_bytes(input[2..10].try_into().expect("8 bytes")),
+        _ => u64::from(b1 & 0x7F),
     };
     if len > i64::MAX as u64 {
         return Err(Violation::protocol(
             "the peer sent a 64-bit frame length with the most significant bit set",
         ));
     }
-    let mask = if masked {
-        let Some(k) = input.get(n..n + 4) else {
-            return Ok(None);
-        };
-        n += 4;
-        Some([k[0], k[1], k[2], k[3]])
-    } else {
-        None
-    };
+    let mask = masked.then(|| {
+        let k = &input[2 + ext..n];
+        [k[0], k[1], k[2], k[3]]
+    });
     Ok(Some(Header {
         fin: b0 & 0x80 != 0,
         rsv1: b0 & 0x40 != 0,

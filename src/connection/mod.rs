@@ -117,7 +117,8 @@ impl Connection {
     /// Whether calls on this handle complete asynchronously (the one place that decides:
     /// the handle's binding).
     pub fn is_async(&self) -> bool {
-        self.binder.binding().is_some()
+        // a blocking ws_connect (or accept) fixed the mode: no lock on the hot paths
+        self.link.get().is_none() && self.binder.binding().is_some()
     }
 
     /// Its timeouts, shared with the asynchronous driver.
@@ -478,6 +479,18 @@ impl Connection {
             what,
             payload,
         )
+    }
+
+    /// `ws_send_batch`: blocking handles only (an asynchronous handle already writes its
+    /// pending sends together).
+    pub fn send_batch(&self, pieces: &[(SendKind, &[u8])]) -> Result<()> {
+        if self.is_async() {
+            return Err(Error::operation(
+                "ws_send_batch is for blocking handles; on an asynchronous handle, call ws_send per message (pending sends are written together)",
+            ));
+        }
+        self.link("ws_send_batch", "OPEN and CLOSE_RECEIVED")?
+            .send_batch(&self.sig, &self.timeouts, pieces)
     }
 
     /// `ws_receive`.

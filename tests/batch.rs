@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::asyncq::{self, Queue};
+use common::asyncq::{self, Completions};
 use common::*;
 
 fn item(buffer_type: u32, data: &[u8]) -> ws_batch_item {
@@ -186,7 +186,7 @@ fn asynchronous_handles_refuse_a_batch_and_stay_usable() {
     let (port, server) = asyncq::blocking_server(|s| {
         assert_eq!(recv_message(s), (b"one".to_vec(), WS_BUFFER_BINARY_MESSAGE));
     });
-    let q = Queue::new();
+    let q = Completions::queue();
     let c = asyncq::async_client(&q, port);
     assert_code!(
         batch(c, &[item(WS_BUFFER_BINARY_MESSAGE, b"x")]),
@@ -207,7 +207,7 @@ fn asynchronous_handles_refuse_a_batch_and_stay_usable() {
     server.join().unwrap();
     ws_close_handle(c);
     asyncq::is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
-    assert_code!(ws_close_handle(q.0), WS_OK);
+    assert_code!(ws_close_handle(q.queue_handle()), WS_OK);
 }
 
 #[test]

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import weakref
+from enum import Enum
 
 from . import _bindings as _b
-from ._constants import BufferType, ErrorCode, Option, State
+from ._constants import BufferType, CloseStatus, ErrorCode, Option, State
 from ._errors import InvalidOperation, WsError, error_for, error_name
 
 TYPE_CHECKING = False  # `typing` costs more to import than the rest of the package
@@ -36,6 +38,24 @@ _send_argument = _b.send_argument
 _BUFFER_TYPES = tuple(BufferType)  # index = WS_BUFFER_* value
 
 _RECV_BUFFER_SIZE = 64 * 1024
+_TIMEOUT = int(ErrorCode.TIMEOUT)
+#: On the main thread, a receive waits in the library for at most this long at a time, so that
+#: Python runs its signal handlers (Ctrl-C's KeyboardInterrupt) in between. A receive timeout
+#: loses nothing (API.md), so the slices are invisible but for the signals they let through.
+_SIGNAL_SLICE_MS = 25
+_main_thread = threading.main_thread
+_get_ident = threading.get_ident
+_monotonic = time.monotonic
+
+
+class _Default(Enum):
+    """The type of `FROM_OPTION`."""
+
+    FROM_OPTION = 0
+
+
+#: ``recv(timeout=FROM_OPTION)`` (the default): the connection's ``receive_timeout`` applies.
+FROM_OPTION = _Default.FROM_OPTION
 _U32_MAX = 0xFFFFFFFF
 _U64_MAX = 0xFFFFFFFFFFFFFFFF
 
@@ -182,12 +202,17 @@ def _release(h: int) -> None:
 class _Handle:
     """What connections and listeners share: the handle, its release, timeouts."""
 
-    __slots__ = ("_h", "_finalizer", "__weakref__")
+    __slots__ = ("_h", "_finalizer", "_rto_user", "_rto_lib", "__weakref__")
 
     _h: int
+    #: receive_timeout in ms (0 = none) as the user set it, and as the library has it now
+    #: (they differ while a main-thread receive waits in slices, see `_SIGNAL_SLICE_MS`)
+    _rto_user: int
+    _rto_lib: int
 
-    def _adopt(self, h: int) -> None:
+    def _adopt(self, h: int, rto: int = 0) -> None:
         self._h = h
+        self._rto_user = self._rto_lib = rto
         self._finalizer = weakref.finalize(self, _release, h)
 
     @property
@@ -248,6 +273,8 @@ class _Handle:
             ms = _timeout_ms(value, what)  # type and range checks even for the default
             if value != default:
                 _check(_b.set_u32(h, option, ms))
+            if option == Option.RECEIVE_TIMEOUT:
+                self._rto_user = self._rto_lib = ms
         if max_message_size is not None:
             if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
                 raise TypeError(
@@ -281,9 +308,19 @@ class _Handle:
         doc="WS_OPTION_SEND_TIMEOUT in seconds (None = none): a blocked send raises `Timeout` "
         "and aborts the connection.",
     )
+    def _get_receive_timeout(self) -> Optional[float]:
+        if not self._finalizer.alive:
+            return self._get_timeout(Option.RECEIVE_TIMEOUT)  # raises InvalidHandle
+        return self._rto_user / 1000 if self._rto_user else None
+
+    def _set_receive_timeout(self, seconds: Optional[float]) -> None:
+        ms = _timeout_ms(seconds, "receive_timeout")
+        _check(_b.set_u32(self._h, Option.RECEIVE_TIMEOUT, ms))
+        self._rto_user = self._rto_lib = ms
+
     receive_timeout = property(
-        lambda self: self._get_timeout(Option.RECEIVE_TIMEOUT),
-        lambda self, v: self._set_timeout(Option.RECEIVE_TIMEOUT, v, "receive_timeout"),
+        _get_receive_timeout,
+        _set_receive_timeout,
         doc="WS_OPTION_RECEIVE_TIMEOUT in seconds (None = wait forever): `recv` raises `Timeout`; "
         "the connection stays usable and nothing is lost. On a listener it also bounds `accept`.",
     )
@@ -329,7 +366,7 @@ class WebSocket(_Handle):
     another sends; `close` from any thread cancels a blocked `recv` (`Cancelled`).
     """
 
-    __slots__ = ("_slot", "_rbuf", "_recv_lock", "_partial")
+    __slots__ = ("_slot", "_rbuf", "_recv_lock", "_partial", "_last")
 
     _slot: _b.OutSlot
     _rbuf: Optional[_b.ReceiveBuffer]
@@ -409,24 +446,48 @@ class WebSocket(_Handle):
             raise
 
     @classmethod
-    def _from_handle(cls, h: int) -> "WebSocket":
+    def _from_handle(cls, h: int, rto: int = 0) -> "WebSocket":
+        """A connection handle from ``ws_accept`` (``rto``: the receive timeout in ms it
+        inherited from its listener)."""
         self = cls.__new__(cls)
-        self._init_connection(h)
+        self._init_connection(h, rto)
         return self
 
-    def _init_connection(self, h: int) -> None:
-        self._adopt(h)
+    def _init_connection(self, h: int, rto: int = 0) -> None:
+        self._adopt(h, rto)
         self._slot = _b.OutSlot()
         self._rbuf = None
         self._recv_lock = threading.Lock()
         self._partial = None
+        #: (state, close status) kept by `close_handle`
+        self._last: Optional[Tuple[State, Optional[Tuple[int, str]]]] = None
+
+    def close_handle(self) -> None:
+        """``ws_close_handle``: releases the handle at once, in any state, from any thread. An
+        open connection is dropped without a close handshake (call `close` first for a clean
+        close); calls blocked on the handle in other threads raise `Cancelled` within 100 ms.
+        Idempotent. Afterwards `state` and `close_status` keep their last values (a connection
+        dropped while still open reads ABORTED and ``(1006, "")``); the other methods raise
+        `InvalidHandle`."""
+        if self._finalizer.alive and self._last is None:
+            rc, state = _b.query_state(self._h)
+            if rc == 0:
+                status = self.close_status
+                state = State(state)
+                if state in (State.CONNECTING, State.OPEN, State.CLOSE_SENT, State.CLOSE_RECEIVED):
+                    state = State.ABORTED
+                    if status is None:
+                        status = (int(CloseStatus.ABORTED), "")
+                self._last = (state, status)
+        self._finalizer()
 
     def __repr__(self) -> str:
         try:
             state = self.state.name
         except WsError:
-            state = "released"
-        return f"<wshandle.WebSocket handle={self._h:#x} state={state}>"
+            state = "?"
+        released = " released" if self.released else ""
+        return f"<wshandle.WebSocket handle={self._h:#x} state={state}{released}>"
 
     # ---- connecting -------------------------------------------------------------------
 
@@ -500,14 +561,52 @@ class WebSocket(_Handle):
 
     # ---- receiving --------------------------------------------------------------------
 
-    def recv(self) -> Optional[Data]:
+    def _deadline(self, timeout: Union[float, None, _Default]) -> Optional[float]:
+        """The monotonic deadline of one receiving call (None: none)."""
+        if timeout is FROM_OPTION:
+            ms = self._rto_user
+        else:
+            ms = _timeout_ms(timeout, "timeout")
+        return _monotonic() + ms / 1000 if ms else None
+
+    def _receive(self, addr: int, size: int, deadline: Optional[float]) -> int:
+        """``ws_receive`` until ``deadline``. On the main thread the library waits in slices of
+        `_SIGNAL_SLICE_MS` (a receive timeout loses nothing), so that Ctrl-C's
+        KeyboardInterrupt is raised between two of them, and the next call resumes."""
+        slot = self._slot
+        main = _get_ident() == _main_thread().ident
+        while True:
+            want = 0
+            if deadline is not None:
+                want = max(1, math.ceil((deadline - _monotonic()) * 1000))
+            if main and (want == 0 or want > _SIGNAL_SLICE_MS):
+                want = _SIGNAL_SLICE_MS
+            if want != self._rto_lib:
+                rc = _b.set_u32(self._h, Option.RECEIVE_TIMEOUT, want)
+                if rc:
+                    return int(rc)
+                self._rto_lib = want
+            rc = _ws_receive(self._h, addr, size, slot.size_addr, slot.u32_addr)
+            if rc != _TIMEOUT or not main:
+                return int(rc)
+            if deadline is not None and _monotonic() >= deadline:
+                return int(rc)
+            if _b.query_state(self._h)[1] == State.ABORTED:  # a keepalive timeout: fatal
+                return int(rc)
+
+    def recv(self, timeout: Union[float, None, _Default] = FROM_OPTION) -> Optional[Data]:
         """Receives the next whole message: ``bytes`` for binary, ``str`` for text, or ``None``
         when the peer's close frame arrived (then `close_status` tells its code and reason, and
         the state is CLOSE_RECEIVED — answer with `close` or `shutdown` — or CLOSED after your
-        own `shutdown`). Blocks until then, `receive_timeout`, or cancellation. Allowed in OPEN
+        own `shutdown`). Blocks until then, the timeout, or cancellation. Allowed in OPEN
         and CLOSE_SENT; one receiving call at a time per connection.
 
-        Raises `Timeout` (receive timeout: nothing is lost, a message half-read is kept and the
+        ``timeout``: seconds for this call (``None``: wait forever); by default the
+        connection's `receive_timeout`. On the main thread, Ctrl-C raises KeyboardInterrupt
+        within 100 ms and loses nothing: the next `recv` returns the message (also one
+        half-read).
+
+        Raises `Timeout` (nothing is lost, a message half-read is kept and the
         next `recv` returns all of it), `Cancelled` (`close`/`close_handle` on another thread),
         `InvalidOperation` (other states, another `recv` running, or after `close` started),
         `ConnectionLost` (TCP ended without a close frame), `ProtocolError`."""
@@ -518,9 +617,14 @@ class WebSocket(_Handle):
             if buf is None:
                 buf = self._rbuf = _b.ReceiveBuffer(_RECV_BUFFER_SIZE)
             slot = self._slot
+            deadline = None if timeout is None else self._deadline(timeout)
             if self._partial is not None:
-                return self._recv_rest(buf, self._partial)
-            rc = _ws_receive(self._h, buf.addr, buf.size, slot.size_addr, slot.u32_addr)
+                return self._recv_rest(buf, self._partial, deadline)
+            if deadline is None and self._rto_lib == 0 and _get_ident() != _main_thread().ident:
+                # the fast path: one C call
+                rc = _ws_receive(self._h, buf.addr, buf.size, slot.size_addr, slot.u32_addr)
+            else:
+                rc = self._receive(buf.addr, buf.size, deadline)
             if rc:
                 raise error_for(rc)
             t = slot.u32.value
@@ -531,16 +635,18 @@ class WebSocket(_Handle):
             if t == 4:
                 return None
             partial = self._partial = [t == 3, [_string_at(buf.addr, slot.size.value)]]
-            return self._recv_rest(buf, partial)
+            return self._recv_rest(buf, partial, deadline)
         finally:
             self._recv_lock.release()
 
-    def _recv_rest(self, buf: _b.ReceiveBuffer, partial: List[Any]) -> Data:
+    def _recv_rest(
+        self, buf: _b.ReceiveBuffer, partial: List[Any], deadline: Optional[float]
+    ) -> Data:
         """The rest of a message whose first pieces are in ``partial`` (``self._partial``)."""
         slot = self._slot
         is_text, parts = partial
         while True:
-            rc = _ws_receive(self._h, buf.addr, buf.size, slot.size_addr, slot.u32_addr)
+            rc = self._receive(buf.addr, buf.size, deadline)
             if rc:
                 raise error_for(rc)  # _partial stays: the next recv resumes
             t = slot.u32.value
@@ -551,14 +657,16 @@ class WebSocket(_Handle):
         data = b"".join(parts)
         return data.decode("utf-8") if is_text else data
 
-    def recv_into(self, buffer: Any) -> Tuple[int, BufferType]:
+    def recv_into(
+        self, buffer: Any, timeout: Union[float, None, _Default] = FROM_OPTION
+    ) -> Tuple[int, BufferType]:
         """Receives the next piece of the next message into a writable buffer (bytearray,
         memoryview, array, mmap, ...) without copying, as ``ws_receive``: returns
         ``(count, buffer_type)`` — ``*_FRAGMENT`` when more of the message follows,
         ``*_MESSAGE`` for its last piece (possibly 0 bytes), `BufferType.CLOSE` (0 bytes) for
         the peer's close frame. States and exceptions as for `recv`; after a `recv` that raised
         in the middle of a message (e.g. a receive timeout), `InvalidOperation` until `recv`
-        has returned that message."""
+        has returned that message. ``timeout`` as for `recv`."""
         addr, size, keep = _writable_address(buffer)
         if not self._recv_lock.acquire(False):
             raise _busy("recv")
@@ -572,7 +680,8 @@ class WebSocket(_Handle):
                     "call recv() to get the whole message",
                 )
             slot = self._slot
-            rc = _ws_receive(self._h, addr, size, slot.size_addr, slot.u32_addr)
+            deadline = None if timeout is None else self._deadline(timeout)
+            rc = self._receive(addr, size, deadline)
             if rc:
                 raise error_for(rc)
             return slot.size.value, _BUFFER_TYPES[slot.u32.value]
@@ -619,7 +728,10 @@ class WebSocket(_Handle):
     @property
     def close_status(self) -> Optional[Tuple[int, str]]:
         """``(code, reason)`` of the peer's close frame once it arrived (1005 when it had no
-        payload), ``(1006, "")`` once the connection ended without one; ``None`` before."""
+        payload), ``(1006, "")`` once the connection ended without one; ``None`` before. Kept
+        after `close_handle` (and so after a ``with`` block)."""
+        if self._last is not None:
+            return self._last[1]
         rc, status, reason = _b.query_close_status(self._h)
         if rc == ErrorCode.INVALID_OPERATION:
             return None
@@ -628,7 +740,10 @@ class WebSocket(_Handle):
 
     @property
     def state(self) -> State:
-        """The connection's `State` (``ws_query_state``)."""
+        """The connection's `State` (``ws_query_state``); after `close_handle` (and so after a
+        ``with`` block) the last state."""
+        if self._last is not None:
+            return self._last[0]
         rc, v = _b.query_state(self._h)
         _check(rc)
         return State(v)
@@ -695,7 +810,7 @@ class Listener(_Handle):
     `accept`. A context manager: releases the handle on exit. `close` (or `close_handle`) from
     another thread cancels a waiting `accept` (`Cancelled`); accepted connections live on."""
 
-    __slots__ = ("_slot", "_accept_lock")
+    __slots__ = ("_slot", "_accept_lock", "_accept_job")
 
     def __init__(
         self,
@@ -723,6 +838,7 @@ class Listener(_Handle):
         self._adopt(h)
         self._slot = _b.OutSlot()
         self._accept_lock = threading.Lock()
+        self._accept_job: Optional[_AcceptJob] = None
         try:
             self._apply_common(
                 connect_timeout,
@@ -763,15 +879,38 @@ class Listener(_Handle):
         path and returns its connection (state OPEN; it inherits the listener's timeouts).
         Raises `Timeout` after the listener's `receive_timeout` (not fatal), `Cancelled` when the
         listener is closed meanwhile, `InvalidOperation` while another `accept` runs."""
+        if _get_ident() == _main_thread().ident:
+            return self._accept_interruptibly()
         if not self._accept_lock.acquire(False):
             raise _busy("accept")
         try:
-            rc, h = _b.accept_handle(self._h, self._slot)
-            if rc:
-                raise error_for(rc)
-            return WebSocket._from_handle(h)
+            return self._accept()
         finally:
             self._accept_lock.release()
+
+    def _accept(self) -> WebSocket:
+        rc, h = _b.accept_handle(self._h, self._slot)
+        if rc:
+            raise error_for(rc)
+        return WebSocket._from_handle(h, self._rto_user)
+
+    def _accept_interruptibly(self) -> WebSocket:
+        """`accept` on the main thread: ``ws_accept`` runs on a helper thread while the main
+        thread waits on an Event, which Ctrl-C interrupts at once. The helper's accept stays
+        pending: the connection it gets goes to the next `accept` call, so nothing is lost.
+        (Waiting in slices of the listener's receive timeout, as `recv` does, would also cut
+        short the deadline of each client's upgrade request, which that timeout sets.)"""
+        job = self._accept_job
+        if job is None:
+            if not self._accept_lock.acquire(False):
+                raise _busy("accept")
+            job = self._accept_job = _AcceptJob(self)
+        job.done.wait()
+        self._accept_job = None
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
 
     def close(self) -> None:
         """Stops listening and releases the handle (the same as `close_handle`); idempotent."""
@@ -782,6 +921,30 @@ class Listener(_Handle):
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.close_handle()
+
+
+class _AcceptJob:
+    """One ``ws_accept`` on a helper thread for `Listener._accept_interruptibly`; holds the
+    listener's accept lock until the call returned."""
+
+    __slots__ = ("done", "result", "error")
+
+    def __init__(self, listener: Listener) -> None:
+        self.done = threading.Event()
+        self.result: Optional[WebSocket] = None
+        self.error: Optional[BaseException] = None
+        threading.Thread(
+            target=self._run, args=(listener,), name="wshandle-accept", daemon=True
+        ).start()
+
+    def _run(self, listener: Listener) -> None:
+        try:
+            self.result = listener._accept()
+        except BaseException as e:  # noqa: BLE001 - raised by the waiting accept()
+            self.error = e
+        finally:
+            listener._accept_lock.release()
+            self.done.set()
 
 
 def _fspath(value: Any) -> Any:

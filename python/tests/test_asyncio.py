@@ -323,8 +323,9 @@ def test_cancelled_accept_loses_no_client(loop_kind: str) -> None:
             t.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await t
-            client = await wa.connect(f"ws://127.0.0.1:{listener.port}/")
-            server_side = await listener.accept()
+            client, server_side = await asyncio.gather(
+                wa.connect(f"ws://127.0.0.1:{listener.port}/"), listener.accept()
+            )
             await client.send("hi")
             assert await server_side.recv() == "hi"
             second = asyncio.create_task(listener.accept())

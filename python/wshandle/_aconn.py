@@ -317,7 +317,8 @@ class WebSocket:
             self._rx_pending = True
         waiter = self._rx_waiter = self._loop.create_future()
         try:
-            return await waiter
+            piece: Piece = await waiter
+            return piece
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._rx_ready.appendleft(waiter.result())  # cancelled after it arrived

@@ -26,7 +26,7 @@ from ._errors import error_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import AsyncIterator, Dict, Optional, Protocol
+    from typing import Any, AsyncIterator, Dict, Optional, Protocol
 
     class Target(Protocol):
         """What owns a handle bound to a queue: a connection or a listener."""
@@ -133,8 +133,9 @@ class CompletionQueue:
         loop.add_reader(fd, self._ready)
         # released with the loop: by its async-generator shutdown, else when it is collected
         self._sentinel = _loop_end_sentinel(weakref.ref(self))
+        first_step: Any = self._sentinel.__anext__()
         try:
-            self._sentinel.__anext__().send(None)
+            first_step.send(None)  # runs it to its yield (and registers it with the loop)
         except StopIteration:
             pass
         self._finalizer = weakref.finalize(loop, _release_after_loop_gone, h, self._targets)
@@ -173,15 +174,25 @@ class CompletionQueue:
                 target = targets.get(handle)
                 if target is None:
                     continue
-                if status == _HANDLE_CLOSING:
-                    del targets[handle]
-                    target._handle_closing()
-                else:
-                    target._complete(status, nbytes, btype, op, err, accepted)
+                try:
+                    if status == _HANDLE_CLOSING:
+                        del targets[handle]
+                        target._handle_closing()
+                    else:
+                        target._complete(status, nbytes, btype, op, err, accepted)
+                except Exception as e:  # noqa: BLE001 - one bad completion must not lose the rest
+                    self._report(e, target)
             if n < BATCH:
                 break
         if not targets:
             self.release()
+
+    def _report(self, error: Exception, target: "Target") -> None:
+        loop = self._loop()
+        if loop is not None:
+            loop.call_exception_handler(
+                {"message": f"wshandle: a completion of {target!r} failed", "exception": error}
+            )
 
     def release(self) -> None:
         """Stops watching the fd and releases the queue; handles still bound to it are released

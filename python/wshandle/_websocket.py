@@ -9,7 +9,9 @@ and one sending call at a time; a second one raises `InvalidOperation` at once.
 
 from __future__ import annotations
 
+import _thread
 import math
+import signal
 import threading
 import time
 import weakref
@@ -44,6 +46,7 @@ _TIMEOUT = int(ErrorCode.TIMEOUT)
 #: loses nothing (API.md), so the slices are invisible but for the signals they let through.
 _SIGNAL_SLICE_MS = 25
 _main_thread = threading.main_thread
+_start_new_thread = _thread.start_new_thread
 _get_ident = threading.get_ident
 _monotonic = time.monotonic
 
@@ -56,6 +59,20 @@ class _Default(Enum):
 
 #: ``recv(timeout=FROM_OPTION)`` (the default): the connection's ``receive_timeout`` applies.
 FROM_OPTION = _Default.FROM_OPTION
+
+#: ``ws_receive``'s buffer-type out-parameter before the call: still there afterwards means no
+#: piece arrived (the library writes out-parameters only on WS_OK).
+_NO_PIECE = 0xFFFFFFFF
+#: `WebSocket._ready` for a close frame that an interrupted `recv` got.
+_CLOSE_READY: List[Any] = [False, None]
+
+
+def _join(message: List[Any]) -> Optional[Data]:
+    """A message kept as ``[is_text, pieces]`` (`_CLOSE_READY`: the close frame, None)."""
+    if message is _CLOSE_READY:
+        return None
+    data = b"".join(message[1])
+    return data.decode("utf-8") if message[0] else data
 _U32_MAX = 0xFFFFFFFF
 _U64_MAX = 0xFFFFFFFFFFFFFFFF
 
@@ -168,21 +185,23 @@ def _apply_deflate(
 ) -> None:
     """WS_OPTION_PERMESSAGE_DEFLATE and its tuning options; None keeps the library's default
     (the library checks the ranges: ValueError for a number out of range)."""
-    for value, what, kind in (
-        (permessage_deflate, "permessage_deflate", bool),
-        (context_takeover, "deflate_context_takeover", bool),
+    flag: Any
+    for flag, what in (
+        (permessage_deflate, "permessage_deflate"),
+        (context_takeover, "deflate_context_takeover"),
     ):
-        if value is not None and not isinstance(value, kind):
-            raise TypeError(f"{what} must be a bool, not {type(value).__name__}")
-    for value, what in (
+        if flag is not None and not isinstance(flag, bool):
+            raise TypeError(f"{what} must be a bool, not {type(flag).__name__}")
+    number: Any
+    for number, what in (
         (window_bits, "deflate_window_bits"),
         (level, "deflate_level"),
         (threshold, "deflate_threshold"),
     ):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise TypeError(f"{what} must be an int or None, not {type(value).__name__}")
-        if value is not None and not 0 <= value <= 0xFFFFFFFF:
-            raise ValueError(f"{what} is out of range: {value}")
+        if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
+            raise TypeError(f"{what} must be an int or None, not {type(number).__name__}")
+        if number is not None and not 0 <= number <= 0xFFFFFFFF:
+            raise ValueError(f"{what} is out of range: {number}")
     if permessage_deflate:
         _check(_b.set_u32(h, Option.PERMESSAGE_DEFLATE, 1))
     for option, value in (
@@ -366,7 +385,7 @@ class WebSocket(_Handle):
     another sends; `close` from any thread cancels a blocked `recv` (`Cancelled`).
     """
 
-    __slots__ = ("_slot", "_rbuf", "_recv_lock", "_partial", "_last")
+    __slots__ = ("_slot", "_rbuf", "_recv_lock", "_partial", "_ready", "_last")
 
     _slot: _b.OutSlot
     _rbuf: Optional[_b.ReceiveBuffer]
@@ -459,6 +478,8 @@ class WebSocket(_Handle):
         self._rbuf = None
         self._recv_lock = threading.Lock()
         self._partial = None
+        #: a whole message (as `_partial`) that an interrupted `recv` got: the next returns it
+        self._ready: Optional[List[Any]] = None
         #: (state, close status) kept by `close_handle`
         self._last: Optional[Tuple[State, Optional[Tuple[int, str]]]] = None
 
@@ -613,49 +634,96 @@ class WebSocket(_Handle):
         if not self._recv_lock.acquire(False):
             raise _busy("recv")
         try:
+            ready = self._ready
+            if ready is not None:  # a message rescued from an interrupted call
+                self._ready = None
+                return _join(ready)
             buf = self._rbuf
             if buf is None:
                 buf = self._rbuf = _b.ReceiveBuffer(_RECV_BUFFER_SIZE)
             slot = self._slot
             deadline = None if timeout is None else self._deadline(timeout)
-            if self._partial is not None:
-                return self._recv_rest(buf, self._partial, deadline)
-            if deadline is None and self._rto_lib == 0 and _get_ident() != _main_thread().ident:
-                # the fast path: one C call
-                rc = _ws_receive(self._h, buf.addr, buf.size, slot.size_addr, slot.u32_addr)
-            else:
-                rc = self._receive(buf.addr, buf.size, deadline)
-            if rc:
-                raise error_for(rc)
-            t = slot.u32.value
-            if t == 0:
-                return _string_at(buf.addr, slot.size.value)
-            if t == 2:
-                return _string_at(buf.addr, slot.size.value).decode("utf-8")
-            if t == 4:
-                return None
-            partial = self._partial = [t == 3, [_string_at(buf.addr, slot.size.value)]]
-            return self._recv_rest(buf, partial, deadline)
+            slot.u32.value = _NO_PIECE
+            try:
+                if self._partial is not None:
+                    return self._recv_rest(buf, self._partial, deadline)
+                if (
+                    deadline is None
+                    and self._rto_lib == 0
+                    and _get_ident() != _main_thread().ident
+                ):
+                    # the fast path: one C call
+                    rc = _ws_receive(self._h, buf.addr, buf.size, slot.size_addr, slot.u32_addr)
+                else:
+                    rc = self._receive(buf.addr, buf.size, deadline)
+                if rc:
+                    raise error_for(rc)
+                t = slot.u32.value
+                if t == 0:
+                    return _string_at(buf.addr, slot.size.value)
+                if t == 2:
+                    return _string_at(buf.addr, slot.size.value).decode("utf-8")
+                if t == 4:
+                    return None
+                data = _string_at(buf.addr, slot.size.value)
+                partial = [t == 3, [data]]
+                self._partial = partial  # (no Python call between these two lines, so no
+                slot.u32.value = _NO_PIECE  # signal handler can run in between)
+                return self._recv_rest(buf, partial, deadline)
+            except BaseException:
+                self._rescue(buf.addr)
+                raise
         finally:
             self._recv_lock.release()
+
+    def _rescue(self, addr: int) -> None:
+        """A call raised (KeyboardInterrupt from a signal handler, which Python runs right after
+        any call returns) after ``ws_receive`` delivered a piece that was not recorded yet: it
+        is still in the buffer at ``addr``, and `_NO_PIECE` in the slot says whether it was
+        taken. Record it, so that the next `recv` returns it."""
+        slot = self._slot
+        t = slot.u32.value
+        if t == _NO_PIECE:
+            return
+        slot.u32.value = _NO_PIECE
+        data = _string_at(addr, slot.size.value)
+        partial = self._partial
+        if t == 4:
+            self._ready = _CLOSE_READY
+        elif partial is None:
+            if t in (0, 2):
+                self._ready = [t == 2, [data]]
+            else:
+                self._partial = [t == 3, [data]]
+        else:
+            partial[1].append(data)
+            if t in (0, 2):
+                self._partial = None
+                self._ready = partial
 
     def _recv_rest(
         self, buf: _b.ReceiveBuffer, partial: List[Any], deadline: Optional[float]
     ) -> Data:
         """The rest of a message whose first pieces are in ``partial`` (``self._partial``)."""
         slot = self._slot
-        is_text, parts = partial
+        parts = partial[1]
         while True:
+            slot.u32.value = _NO_PIECE
             rc = self._receive(buf.addr, buf.size, deadline)
             if rc:
                 raise error_for(rc)  # _partial stays: the next recv resumes
             t = slot.u32.value
-            parts.append(_string_at(buf.addr, slot.size.value))
+            data = _string_at(buf.addr, slot.size.value)
+            parts += (data,)  # (no call between these lines: see recv)
+            slot.u32.value = _NO_PIECE
             if t == 0 or t == 2:
                 break
-        self._partial = None
-        data = b"".join(parts)
-        return data.decode("utf-8") if is_text else data
+        self._ready = partial  # complete: if the join below is interrupted, the next recv
+        self._partial = None  # returns it
+        message = _join(partial)
+        self._ready = None
+        assert message is not None
+        return message
 
     def recv_into(
         self, buffer: Any, timeout: Union[float, None, _Default] = FROM_OPTION
@@ -671,7 +739,7 @@ class WebSocket(_Handle):
         if not self._recv_lock.acquire(False):
             raise _busy("recv")
         try:
-            if self._partial is not None:
+            if self._partial is not None or self._ready is not None:
                 code = ErrorCode.INVALID_OPERATION
                 raise InvalidOperation(
                     code,
@@ -681,10 +749,15 @@ class WebSocket(_Handle):
                 )
             slot = self._slot
             deadline = None if timeout is None else self._deadline(timeout)
-            rc = self._receive(addr, size, deadline)
-            if rc:
-                raise error_for(rc)
-            return slot.size.value, _BUFFER_TYPES[slot.u32.value]
+            slot.u32.value = _NO_PIECE
+            try:
+                rc = self._receive(addr, size, deadline)
+                if rc:
+                    raise error_for(rc)
+                return slot.size.value, _BUFFER_TYPES[slot.u32.value]
+            except BaseException:
+                self._rescue(addr)  # recv() then returns the message it began
+                raise
         finally:
             self._recv_lock.release()
             del keep
@@ -896,16 +969,19 @@ class Listener(_Handle):
 
     def _accept_interruptibly(self) -> WebSocket:
         """`accept` on the main thread: ``ws_accept`` runs on a helper thread while the main
-        thread waits on an Event, which Ctrl-C interrupts at once. The helper's accept stays
-        pending: the connection it gets goes to the next `accept` call, so nothing is lost.
-        (Waiting in slices of the listener's receive timeout, as `recv` does, would also cut
-        short the deadline of each client's upgrade request, which that timeout sets.)"""
+        thread waits for it in slices of 25 ms, between which Python runs its signal handlers
+        (Ctrl-C's KeyboardInterrupt). The helper's accept stays pending: the connection it gets
+        goes to the next `accept` call, so nothing is lost. (Waiting in slices of the
+        listener's receive timeout, as `recv` does, would also cut short the deadline of each
+        client's upgrade request, which that timeout sets.)"""
         job = self._accept_job
         if job is None:
-            if not self._accept_lock.acquire(False):
-                raise _busy("accept")
-            job = self._accept_job = _AcceptJob(self)
-        job.done.wait()
+            job = _AcceptJob()
+            self._accept_job = job
+        if not job.started:
+            job.start(self)
+        while not job.done.wait(_SIGNAL_SLICE_MS / 1000):
+            pass
         self._accept_job = None
         if job.error is not None:
             raise job.error
@@ -924,26 +1000,40 @@ class Listener(_Handle):
 
 
 class _AcceptJob:
-    """One ``ws_accept`` on a helper thread for `Listener._accept_interruptibly`; holds the
-    listener's accept lock until the call returned."""
+    """One ``ws_accept`` on a helper thread for `Listener._accept_interruptibly`. Written so
+    that a KeyboardInterrupt, which Python may raise after any call returns, never leaves a
+    half-made job: the thread is started (at most once) by a plain C call after ``started``
+    is set, with every signal blocked so that the kernel hands signals to the main thread."""
 
-    __slots__ = ("done", "result", "error")
+    __slots__ = ("started", "done", "result", "error")
 
-    def __init__(self, listener: Listener) -> None:
+    def __init__(self) -> None:
+        self.started = False
         self.done = threading.Event()
         self.result: Optional[WebSocket] = None
         self.error: Optional[BaseException] = None
-        threading.Thread(
-            target=self._run, args=(listener,), name="wshandle-accept", daemon=True
-        ).start()
+
+    def start(self, listener: Listener) -> None:
+        current = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+        extra = signal.valid_signals() - current
+        try:
+            signal.pthread_sigmask(signal.SIG_BLOCK, extra)
+            self.started = True
+            _start_new_thread(self._run, (listener,))
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, extra)
 
     def _run(self, listener: Listener) -> None:
         try:
-            self.result = listener._accept()
+            if not listener._accept_lock.acquire(False):
+                raise _busy("accept")
+            try:
+                self.result = listener._accept()
+            finally:
+                listener._accept_lock.release()
         except BaseException as e:  # noqa: BLE001 - raised by the waiting accept()
             self.error = e
         finally:
-            listener._accept_lock.release()
             self.done.set()
 
 

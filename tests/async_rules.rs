@@ -891,3 +891,53 @@ fn large_and_small_messages_pipelined_both_ways(q: &Completions) {
         is(&x, x.handle, WS_CALLBACK_STATUS_HANDLE_CLOSING);
     }
 }
+
+both_modes!(many_pending_small_sends_complete_in_linear_time);
+
+/// 200,000 small sends posted at once (a Python asyncio client does that when it sends in a
+/// loop without yielding): all complete, in order, in linear time. Framing used to look for
+/// the next unframed send from the front of the queue, n² steps for n pending sends. The
+/// bound is generous: it only tells linear from quadratic.
+fn many_pending_small_sends_complete_in_linear_time(q: &Completions) {
+    const N: usize = 200_000;
+    static PAYLOAD: [u8; 16] = *b"0123456789abcdef";
+    let (port, server) = blocking_server(|h| {
+        for _ in 0..N {
+            let (m, ty) = recv_message(h);
+            assert_eq!((m.as_slice(), ty), (&PAYLOAD[..], WS_BUFFER_BINARY_MESSAGE));
+        }
+        let (_, ty) = recv_message(h);
+        assert_eq!(ty, WS_BUFFER_CLOSE);
+        assert_code!(close(h, 1000, b""), WS_OK);
+    });
+    let c = async_client(q, port);
+    let started = Instant::now();
+    for _ in 0..N {
+        assert_code!(
+            send(c, WS_BUFFER_BINARY_MESSAGE, &PAYLOAD),
+            WS_ERROR_IO_PENDING
+        );
+    }
+    let mut written = 0;
+    while written < N {
+        for x in q.poll(4096, 100) {
+            io(
+                &x,
+                c,
+                WS_CALLBACK_STATUS_WRITE_COMPLETE,
+                16,
+                WS_BUFFER_BINARY_MESSAGE,
+            );
+            written += 1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "only {written} of {N} sends completed in 20 s"
+        );
+    }
+    assert_code!(ws_close(c, 1000, std::ptr::null(), 0), WS_ERROR_IO_PENDING);
+    is(&q.next(), c, WS_CALLBACK_STATUS_CLOSE_COMPLETE);
+    server.join().unwrap();
+    assert_code!(ws_close_handle(c), WS_OK);
+    is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+}

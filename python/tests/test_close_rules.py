@@ -143,8 +143,22 @@ def test_context_manager_closes_and_releases(make_server) -> None:
         ws.send("x")
     assert ws.released
     assert server.result() == {"echoed": 1, "client_close": (1000, "")}
+    # the last state and close status stay readable (as websockets keeps close_code) ...
+    assert ws.state is wshandle.State.CLOSED
+    assert ws.close_status == (1000, "")
+    # ... while the calls that need the handle say it is gone
     with pytest.raises(wshandle.InvalidHandle):
-        ws.state
+        ws.send("late")
+
+
+def test_close_handle_of_an_open_connection_keeps_aborted(make_server) -> None:
+    server = make_server(echo)
+    ws = wshandle.connect(server.url)
+    assert ws.close_status is None
+    ws.close_handle()
+    assert ws.state is wshandle.State.ABORTED
+    assert ws.close_status == (1006, "")
+    assert isinstance(server.result(), wshandle.ConnectionLost)
 
 
 def test_context_manager_on_error_closes_with_1011(make_server) -> None:
@@ -179,8 +193,6 @@ def test_protocol_violation(make_peer) -> None:
 
 ALL_CALLS: Dict[str, Callable[[wshandle.WebSocket], object]] = dict(
     CALLS,
-    state=lambda ws: ws.state,
-    close_status=lambda ws: ws.close_status,
     subprotocol=lambda ws: ws.subprotocol,
     receive_timeout=lambda ws: ws.receive_timeout,
     set_receive_timeout=lambda ws: setattr(ws, "receive_timeout", 1.0),
@@ -189,6 +201,7 @@ ALL_CALLS: Dict[str, Callable[[wshandle.WebSocket], object]] = dict(
 
 @pytest.mark.parametrize("call", sorted(ALL_CALLS))
 def test_every_call_after_close_handle_is_invalid_handle(make_server, call: str) -> None:
+    """All but `state` and `close_status`, which keep their last values."""
     ws = wshandle.connect(make_server(echo).url)
     ws.close_handle()
     ws.close_handle()  # idempotent in Python

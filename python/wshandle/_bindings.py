@@ -14,8 +14,9 @@ from __future__ import annotations
 import array as _array
 import ctypes
 import os
+import struct
 import sys
-from ctypes import c_char, c_char_p, c_size_t, c_uint16, c_uint32, c_uint64, c_void_p
+from ctypes import addressof, c_char, c_char_p, c_size_t, c_uint16, c_uint32, c_uint64, c_void_p
 
 TYPE_CHECKING = False  # `typing` costs more to import than the rest of the package
 if TYPE_CHECKING:
@@ -113,8 +114,9 @@ try:
 except AttributeError:
     ws_query_response_header = None
 
-# The asynchronous mode (a status callback or a completion queue; see the header). Declared
-# here so that every exported function has its signature; the package does not use them yet.
+# The asynchronous mode (a status callback or a completion queue; see the header).
+# wshandle.asyncio uses the completion queue; the status callback is declared so that every
+# exported function has its signature.
 ws_status_callback = ctypes.CFUNCTYPE(None, ws_handle, c_void_p, c_uint32, c_void_p, c_size_t)
 ws_set_status_callback = _declare(
     "ws_set_status_callback", ws_error, ws_handle, ws_status_callback
@@ -125,8 +127,57 @@ ws_queue_wait = _declare(
 )
 ws_queue_fd = _declare("ws_queue_fd", ws_error, ws_handle, c_void_p)
 
+
+
+class WebSocketStatus(ctypes.Structure):
+    """``ws_web_socket_status``."""
+
+    _fields_ = [("bytes_transferred", c_size_t), ("buffer_type", c_uint32)]
+
+
+class AsyncResult(ctypes.Structure):
+    """``ws_async_result``."""
+
+    _fields_ = [("operation", c_uint32), ("error", c_uint32)]
+
+
+class Completion(ctypes.Structure):
+    """``ws_completion``, one record of ``ws_queue_wait`` (its layout is checked against
+    `COMPLETION_RECORD`, which wshandle.asyncio unpacks many records with at once)."""
+
+    _fields_ = [
+        ("handle", c_uint64),
+        ("context", c_void_p),
+        ("status", c_uint32),
+        ("io", WebSocketStatus),
+        ("result", AsyncResult),
+        ("accepted", c_uint64),
+    ]
+
+
+#: handle, context, status, bytes_transferred, buffer_type, operation, error, accepted
+COMPLETION_RECORD = struct.Struct("=QQI4xQI4xIIQ")
+assert ctypes.sizeof(Completion) == COMPLETION_RECORD.size == 56, "ws_completion's layout"
+assert Completion.accepted.offset == 48 and Completion.result.offset == 40
+
+
+
+class CompletionBuffer:
+    """Room for ``records`` completions and the count of one ``ws_queue_wait`` call, with
+    their addresses; ``view`` is the records' bytes (unpack them with `COMPLETION_RECORD`)."""
+
+    __slots__ = ("data", "view", "addr", "count", "count_addr", "_anchor")
+
+    def __init__(self, records: int) -> None:
+        self.data = bytearray(COMPLETION_RECORD.size * records)
+        self._anchor = c_char.from_buffer(self.data)
+        self.addr = addressof(self._anchor)
+        self.view = memoryview(self.data)
+        self.count = c_size_t()
+        self.count_addr = addressof(self.count)
+
+
 string_at = ctypes.string_at
-addressof = ctypes.addressof
 
 # ---- helpers for the rest of the package -------------------------------------------------
 
@@ -368,6 +419,20 @@ def query_handshake_header(h: int, name: bytes) -> Tuple[int, bytes]:
     buf = ctypes.create_string_buffer(max(n.value, 1))
     rc = ws_query_response_header(h, name, addressof(buf), len(buf), addressof(n))
     return rc, buf.raw[: n.value]
+
+
+def queue_create() -> Tuple[int, int]:
+    """ws_queue_create: (result code, queue handle)."""
+    h = c_uint64()
+    rc = ws_queue_create(addressof(h))
+    return rc, h.value
+
+
+def queue_fd(queue: int) -> Tuple[int, int]:
+    """ws_queue_fd: (result code, descriptor)."""
+    fd = ctypes.c_int()
+    rc = ws_queue_fd(queue, addressof(fd))
+    return rc, fd.value
 
 
 def accept_handle(listener: int, slot: OutSlot) -> Tuple[int, int]:

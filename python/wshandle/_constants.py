@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["BufferType", "CloseStatus", "ErrorCode", "Option", "State", "MAX_CLOSE_REASON_LENGTH"]
+__all__ = [
+    "BufferType",
+    "CallbackStatus",
+    "CloseStatus",
+    "ErrorCode",
+    "Option",
+    "Operation",
+    "State",
+    "MAX_CLOSE_REASON_LENGTH",
+]
 
 MAX_CLOSE_REASON_LENGTH = 123
 
@@ -100,3 +109,29 @@ class Option(IntEnum):
     DEFLATE_CONTEXT_TAKEOVER = 1015
     DEFLATE_LEVEL = 1016
     DEFLATE_THRESHOLD = 1017
+    CONTEXT_VALUE = 45
+    COMPLETION_QUEUE = 1100
+
+
+class CallbackStatus(IntEnum):
+    """WS_CALLBACK_STATUS_*: the kind of an asynchronous completion (WinHTTP's numbers)."""
+
+    HANDLE_CLOSING = 0x00000800
+    READ_COMPLETE = 0x00080000
+    WRITE_COMPLETE = 0x00100000
+    REQUEST_ERROR = 0x00200000
+    CLOSE_COMPLETE = 0x02000000
+    SHUTDOWN_COMPLETE = 0x04000000
+    CONNECT_COMPLETE = 0x20000000
+    ACCEPT_COMPLETE = 0x40000000
+
+
+class Operation(IntEnum):
+    """WS_OPERATION_*: which operation a ``REQUEST_ERROR`` completion ended."""
+
+    SEND = 0
+    RECEIVE = 1
+    CLOSE = 2
+    SHUTDOWN = 3
+    CONNECT = 4
+    ACCEPT = 5

@@ -9,8 +9,10 @@ after the call. Subclasses also derive from the built-in exception people alread
 
 from __future__ import annotations
 
+import re
+
 from . import _bindings
-from ._constants import ErrorCode
+from ._constants import ErrorCode, Option
 
 TYPE_CHECKING = False  # `typing` costs more to import than the rest of the package
 if TYPE_CHECKING:
@@ -150,8 +152,56 @@ def error_name(code: int) -> str:
     return name
 
 
+#: WS_OPTION_* names whose Python keyword is not simply the name in lower case.
+_KEYWORDS: Dict[str, str] = {"SELECTED_SUBPROTOCOL": "subprotocol"}
+_OPTION_NAME = re.compile(r"WS_OPTION_([A-Z_]+)")
+
+
+def _with_keywords(detail: str) -> str:
+    """Names the Python keyword next to each C option the library's detail mentions:
+    ``WS_OPTION_RECEIVE_TIMEOUT`` becomes ``receive_timeout (WS_OPTION_RECEIVE_TIMEOUT)``."""
+    if "WS_OPTION_" not in detail:
+        return detail
+
+    def keyword(m: "re.Match[str]") -> str:
+        name = m.group(1)
+        if name not in Option.__members__:
+            return m.group(0)
+        return f"{_KEYWORDS.get(name, name.lower())} ({m.group(0)})"
+
+    return _OPTION_NAME.sub(keyword, detail)
+
+
 def error_for(code: int) -> WsError:
     """The exception for a failed call's result code. Call it on the failing thread right after
     the call: it reads that thread's ``ws_last_error_message``."""
-    detail = _bindings.last_error_message()
+    detail = _with_keywords(_bindings.last_error_message())
+    return _CLASSES.get(code, WsError)(code, error_name(code), detail)
+
+
+#: WS_OPERATION_* -> (what the completion ended, the timeout option that bounds it)
+_OPERATIONS: Dict[int, Tuple[str, str]] = {
+    0: ("send", "send_timeout (WS_OPTION_SEND_TIMEOUT): the connection is aborted"),
+    1: (
+        "receive",
+        "receive_timeout (WS_OPTION_RECEIVE_TIMEOUT): the connection is still open and nothing "
+        "was lost",
+    ),
+    2: ("close", "close_timeout (WS_OPTION_CLOSE_TIMEOUT): the connection is aborted"),
+    3: ("shutdown", "send_timeout (WS_OPTION_SEND_TIMEOUT): the connection is aborted"),
+    4: ("connect", "connect_timeout (WS_OPTION_CONNECT_TIMEOUT)"),
+    5: ("accept", "receive_timeout (WS_OPTION_RECEIVE_TIMEOUT) of the listener"),
+}
+
+
+def error_for_completion(code: int, operation: int) -> WsError:
+    """The exception for an asynchronous operation that completed with ``code`` (a
+    ``REQUEST_ERROR`` completion, which carries no message of its own)."""
+    what, timeout = _OPERATIONS.get(operation, ("operation", "its timeout"))
+    if code == ErrorCode.TIMEOUT:
+        detail = f"the asynchronous {what} did not finish within {timeout}"
+    elif code == ErrorCode.OPERATION_CANCELLED:
+        detail = f"the asynchronous {what} was cancelled by close() or close_handle()"
+    else:
+        detail = f"the asynchronous {what} failed"
     return _CLASSES.get(code, WsError)(code, error_name(code), detail)

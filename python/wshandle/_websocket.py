@@ -9,12 +9,16 @@ and one sending call at a time; a second one raises `InvalidOperation` at once.
 
 from __future__ import annotations
 
+import _thread
 import math
+import signal
 import threading
+import time
 import weakref
+from enum import Enum
 
 from . import _bindings as _b
-from ._constants import BufferType, ErrorCode, Option, State
+from ._constants import BufferType, CloseStatus, ErrorCode, Option, State
 from ._errors import InvalidOperation, WsError, error_for, error_name
 
 TYPE_CHECKING = False  # `typing` costs more to import than the rest of the package
@@ -36,6 +40,39 @@ _send_argument = _b.send_argument
 _BUFFER_TYPES = tuple(BufferType)  # index = WS_BUFFER_* value
 
 _RECV_BUFFER_SIZE = 64 * 1024
+_TIMEOUT = int(ErrorCode.TIMEOUT)
+#: On the main thread, a receive waits in the library for at most this long at a time, so that
+#: Python runs its signal handlers (Ctrl-C's KeyboardInterrupt) in between. A receive timeout
+#: loses nothing (API.md), so the slices are invisible but for the signals they let through.
+_SIGNAL_SLICE_MS = 25
+_main_thread = threading.main_thread
+_start_new_thread = _thread.start_new_thread
+_get_ident = threading.get_ident
+_monotonic = time.monotonic
+
+
+class _Default(Enum):
+    """The type of `FROM_OPTION`."""
+
+    FROM_OPTION = 0
+
+
+#: ``recv(timeout=FROM_OPTION)`` (the default): the connection's ``receive_timeout`` applies.
+FROM_OPTION = _Default.FROM_OPTION
+
+#: ``ws_receive``'s buffer-type out-parameter before the call: still there afterwards means no
+#: piece arrived (the library writes out-parameters only on WS_OK).
+_NO_PIECE = 0xFFFFFFFF
+#: `WebSocket._ready` for a close frame that an interrupted `recv` got.
+_CLOSE_READY: List[Any] = [False, None]
+
+
+def _join(message: List[Any]) -> Optional[Data]:
+    """A message kept as ``[is_text, pieces]`` (`_CLOSE_READY`: the close frame, None)."""
+    if message is _CLOSE_READY:
+        return None
+    data = b"".join(message[1])
+    return data.decode("utf-8") if message[0] else data
 _U32_MAX = 0xFFFFFFFF
 _U64_MAX = 0xFFFFFFFFFFFFFFFF
 
@@ -148,21 +185,23 @@ def _apply_deflate(
 ) -> None:
     """WS_OPTION_PERMESSAGE_DEFLATE and its tuning options; None keeps the library's default
     (the library checks the ranges: ValueError for a number out of range)."""
-    for value, what, kind in (
-        (permessage_deflate, "permessage_deflate", bool),
-        (context_takeover, "deflate_context_takeover", bool),
+    flag: Any
+    for flag, what in (
+        (permessage_deflate, "permessage_deflate"),
+        (context_takeover, "deflate_context_takeover"),
     ):
-        if value is not None and not isinstance(value, kind):
-            raise TypeError(f"{what} must be a bool, not {type(value).__name__}")
-    for value, what in (
+        if flag is not None and not isinstance(flag, bool):
+            raise TypeError(f"{what} must be a bool, not {type(flag).__name__}")
+    number: Any
+    for number, what in (
         (window_bits, "deflate_window_bits"),
         (level, "deflate_level"),
         (threshold, "deflate_threshold"),
     ):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise TypeError(f"{what} must be an int or None, not {type(value).__name__}")
-        if value is not None and not 0 <= value <= 0xFFFFFFFF:
-            raise ValueError(f"{what} is out of range: {value}")
+        if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
+            raise TypeError(f"{what} must be an int or None, not {type(number).__name__}")
+        if number is not None and not 0 <= number <= 0xFFFFFFFF:
+            raise ValueError(f"{what} is out of range: {number}")
     if permessage_deflate:
         _check(_b.set_u32(h, Option.PERMESSAGE_DEFLATE, 1))
     for option, value in (
@@ -182,12 +221,17 @@ def _release(h: int) -> None:
 class _Handle:
     """What connections and listeners share: the handle, its release, timeouts."""
 
-    __slots__ = ("_h", "_finalizer", "__weakref__")
+    __slots__ = ("_h", "_finalizer", "_rto_user", "_rto_lib", "__weakref__")
 
     _h: int
+    #: receive_timeout in ms (0 = none) as the user set it, and as the library has it now
+    #: (they differ while a main-thread receive waits in slices, see `_SIGNAL_SLICE_MS`)
+    _rto_user: int
+    _rto_lib: int
 
-    def _adopt(self, h: int) -> None:
+    def _adopt(self, h: int, rto: int = 0) -> None:
         self._h = h
+        self._rto_user = self._rto_lib = rto
         self._finalizer = weakref.finalize(self, _release, h)
 
     @property
@@ -248,6 +292,8 @@ class _Handle:
             ms = _timeout_ms(value, what)  # type and range checks even for the default
             if value != default:
                 _check(_b.set_u32(h, option, ms))
+            if option == Option.RECEIVE_TIMEOUT:
+                self._rto_user = self._rto_lib = ms
         if max_message_size is not None:
             if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
                 raise TypeError(
@@ -281,9 +327,19 @@ class _Handle:
         doc="WS_OPTION_SEND_TIMEOUT in seconds (None = none): a blocked send raises `Timeout` "
         "and aborts the connection.",
     )
+    def _get_receive_timeout(self) -> Optional[float]:
+        if not self._finalizer.alive:
+            return self._get_timeout(Option.RECEIVE_TIMEOUT)  # raises InvalidHandle
+        return self._rto_user / 1000 if self._rto_user else None
+
+    def _set_receive_timeout(self, seconds: Optional[float]) -> None:
+        ms = _timeout_ms(seconds, "receive_timeout")
+        _check(_b.set_u32(self._h, Option.RECEIVE_TIMEOUT, ms))
+        self._rto_user = self._rto_lib = ms
+
     receive_timeout = property(
-        lambda self: self._get_timeout(Option.RECEIVE_TIMEOUT),
-        lambda self, v: self._set_timeout(Option.RECEIVE_TIMEOUT, v, "receive_timeout"),
+        _get_receive_timeout,
+        _set_receive_timeout,
         doc="WS_OPTION_RECEIVE_TIMEOUT in seconds (None = wait forever): `recv` raises `Timeout`; "
         "the connection stays usable and nothing is lost. On a listener it also bounds `accept`.",
     )
@@ -329,7 +385,7 @@ class WebSocket(_Handle):
     another sends; `close` from any thread cancels a blocked `recv` (`Cancelled`).
     """
 
-    __slots__ = ("_slot", "_rbuf", "_recv_lock", "_partial")
+    __slots__ = ("_slot", "_rbuf", "_recv_lock", "_partial", "_ready", "_last")
 
     _slot: _b.OutSlot
     _rbuf: Optional[_b.ReceiveBuffer]
@@ -409,24 +465,50 @@ class WebSocket(_Handle):
             raise
 
     @classmethod
-    def _from_handle(cls, h: int) -> "WebSocket":
+    def _from_handle(cls, h: int, rto: int = 0) -> "WebSocket":
+        """A connection handle from ``ws_accept`` (``rto``: the receive timeout in ms it
+        inherited from its listener)."""
         self = cls.__new__(cls)
-        self._init_connection(h)
+        self._init_connection(h, rto)
         return self
 
-    def _init_connection(self, h: int) -> None:
-        self._adopt(h)
+    def _init_connection(self, h: int, rto: int = 0) -> None:
+        self._adopt(h, rto)
         self._slot = _b.OutSlot()
         self._rbuf = None
         self._recv_lock = threading.Lock()
         self._partial = None
+        #: a whole message (as `_partial`) that an interrupted `recv` got: the next returns it
+        self._ready: Optional[List[Any]] = None
+        #: (state, close status) kept by `close_handle`
+        self._last: Optional[Tuple[State, Optional[Tuple[int, str]]]] = None
+
+    def close_handle(self) -> None:
+        """``ws_close_handle``: releases the handle at once, in any state, from any thread. An
+        open connection is dropped without a close handshake (call `close` first for a clean
+        close); calls blocked on the handle in other threads raise `Cancelled` within 100 ms.
+        Idempotent. Afterwards `state` and `close_status` keep their last values (a connection
+        dropped while still open reads ABORTED and ``(1006, "")``); the other methods raise
+        `InvalidHandle`."""
+        if self._finalizer.alive and self._last is None:
+            rc, state = _b.query_state(self._h)
+            if rc == 0:
+                status = self.close_status
+                state = State(state)
+                if state in (State.CONNECTING, State.OPEN, State.CLOSE_SENT, State.CLOSE_RECEIVED):
+                    state = State.ABORTED
+                    if status is None:
+                        status = (int(CloseStatus.ABORTED), "")
+                self._last = (state, status)
+        self._finalizer()
 
     def __repr__(self) -> str:
         try:
             state = self.state.name
         except WsError:
-            state = "released"
-        return f"<wshandle.WebSocket handle={self._h:#x} state={state}>"
+            state = "?"
+        released = " released" if self.released else ""
+        return f"<wshandle.WebSocket handle={self._h:#x} state={state}{released}>"
 
     # ---- connecting -------------------------------------------------------------------
 
@@ -515,70 +597,164 @@ class WebSocket(_Handle):
 
     # ---- receiving --------------------------------------------------------------------
 
-    def recv(self) -> Optional[Data]:
+    def _deadline(self, timeout: Union[float, None, _Default]) -> Optional[float]:
+        """The monotonic deadline of one receiving call (None: none)."""
+        if timeout is FROM_OPTION:
+            ms = self._rto_user
+        else:
+            ms = _timeout_ms(timeout, "timeout")
+        return _monotonic() + ms / 1000 if ms else None
+
+    def _receive(self, addr: int, size: int, deadline: Optional[float]) -> int:
+        """``ws_receive`` until ``deadline``. On the main thread the library waits in slices of
+        `_SIGNAL_SLICE_MS` (a receive timeout loses nothing), so that Ctrl-C's
+        KeyboardInterrupt is raised between two of them, and the next call resumes."""
+        slot = self._slot
+        main = _get_ident() == _main_thread().ident
+        while True:
+            want = 0
+            if deadline is not None:
+                want = max(1, math.ceil((deadline - _monotonic()) * 1000))
+            if main and (want == 0 or want > _SIGNAL_SLICE_MS):
+                want = _SIGNAL_SLICE_MS
+            if want != self._rto_lib:
+                rc = _b.set_u32(self._h, Option.RECEIVE_TIMEOUT, want)
+                if rc:
+                    return int(rc)
+                self._rto_lib = want
+            rc = _ws_receive(self._h, addr, size, slot.size_addr, slot.u32_addr)
+            if rc != _TIMEOUT or not main:
+                return int(rc)
+            if deadline is not None and _monotonic() >= deadline:
+                return int(rc)
+            if _b.query_state(self._h)[1] == State.ABORTED:  # a keepalive timeout: fatal
+                return int(rc)
+
+    def recv(self, timeout: Union[float, None, _Default] = FROM_OPTION) -> Optional[Data]:
         """Receives the next whole message: ``bytes`` for binary, ``str`` for text, or ``None``
         when the peer's close frame arrived (then `close_status` tells its code and reason, and
         the state is CLOSE_RECEIVED — answer with `close` or `shutdown` — or CLOSED after your
-        own `shutdown`). Blocks until then, `receive_timeout`, or cancellation. Allowed in OPEN
+        own `shutdown`). Blocks until then, the timeout, or cancellation. Allowed in OPEN
         and CLOSE_SENT; one receiving call at a time per connection.
 
-        Raises `Timeout` (receive timeout: nothing is lost, a message half-read is kept and the
+        ``timeout``: seconds for this call (``None``: wait forever); by default the
+        connection's `receive_timeout`. On the main thread, Ctrl-C raises KeyboardInterrupt
+        within 100 ms and loses nothing: the next `recv` returns the message (also one
+        half-read).
+
+        Raises `Timeout` (nothing is lost, a message half-read is kept and the
         next `recv` returns all of it), `Cancelled` (`close`/`close_handle` on another thread),
         `InvalidOperation` (other states, another `recv` running, or after `close` started),
         `ConnectionLost` (TCP ended without a close frame), `ProtocolError`."""
         if not self._recv_lock.acquire(False):
             raise _busy("recv")
         try:
+            ready = self._ready
+            if ready is not None:  # a message rescued from an interrupted call
+                self._ready = None
+                return _join(ready)
             buf = self._rbuf
             if buf is None:
                 buf = self._rbuf = _b.ReceiveBuffer(_RECV_BUFFER_SIZE)
             slot = self._slot
-            if self._partial is not None:
-                return self._recv_rest(buf, self._partial)
-            rc = _ws_receive(self._h, buf.addr, buf.size, slot.size_addr, slot.u32_addr)
-            if rc:
-                raise error_for(rc)
-            t = slot.u32.value
-            if t == 0:
-                return _string_at(buf.addr, slot.size.value)
-            if t == 2:
-                return _string_at(buf.addr, slot.size.value).decode("utf-8")
-            if t == 4:
-                return None
-            partial = self._partial = [t == 3, [_string_at(buf.addr, slot.size.value)]]
-            return self._recv_rest(buf, partial)
+            deadline = None if timeout is None else self._deadline(timeout)
+            slot.u32.value = _NO_PIECE
+            try:
+                if self._partial is not None:
+                    return self._recv_rest(buf, self._partial, deadline)
+                if (
+                    deadline is None
+                    and self._rto_lib == 0
+                    and _get_ident() != _main_thread().ident
+                ):
+                    # the fast path: one C call
+                    rc = _ws_receive(self._h, buf.addr, buf.size, slot.size_addr, slot.u32_addr)
+                else:
+                    rc = self._receive(buf.addr, buf.size, deadline)
+                if rc:
+                    raise error_for(rc)
+                t = slot.u32.value
+                if t == 0:
+                    return _string_at(buf.addr, slot.size.value)
+                if t == 2:
+                    return _string_at(buf.addr, slot.size.value).decode("utf-8")
+                if t == 4:
+                    return None
+                data = _string_at(buf.addr, slot.size.value)
+                partial = [t == 3, [data]]
+                self._partial = partial  # (no Python call between these two lines, so no
+                slot.u32.value = _NO_PIECE  # signal handler can run in between)
+                return self._recv_rest(buf, partial, deadline)
+            except BaseException:
+                self._rescue(buf.addr)
+                raise
         finally:
             self._recv_lock.release()
 
-    def _recv_rest(self, buf: _b.ReceiveBuffer, partial: List[Any]) -> Data:
+    def _rescue(self, addr: int) -> None:
+        """A call raised (KeyboardInterrupt from a signal handler, which Python runs right after
+        any call returns) after ``ws_receive`` delivered a piece that was not recorded yet: it
+        is still in the buffer at ``addr``, and `_NO_PIECE` in the slot says whether it was
+        taken. Record it, so that the next `recv` returns it."""
+        slot = self._slot
+        t = slot.u32.value
+        if t == _NO_PIECE:
+            return
+        slot.u32.value = _NO_PIECE
+        data = _string_at(addr, slot.size.value)
+        partial = self._partial
+        if t == 4:
+            self._ready = _CLOSE_READY
+        elif partial is None:
+            if t in (0, 2):
+                self._ready = [t == 2, [data]]
+            else:
+                self._partial = [t == 3, [data]]
+        else:
+            partial[1].append(data)
+            if t in (0, 2):
+                self._partial = None
+                self._ready = partial
+
+    def _recv_rest(
+        self, buf: _b.ReceiveBuffer, partial: List[Any], deadline: Optional[float]
+    ) -> Data:
         """The rest of a message whose first pieces are in ``partial`` (``self._partial``)."""
         slot = self._slot
-        is_text, parts = partial
+        parts = partial[1]
         while True:
-            rc = _ws_receive(self._h, buf.addr, buf.size, slot.size_addr, slot.u32_addr)
+            slot.u32.value = _NO_PIECE
+            rc = self._receive(buf.addr, buf.size, deadline)
             if rc:
                 raise error_for(rc)  # _partial stays: the next recv resumes
             t = slot.u32.value
-            parts.append(_string_at(buf.addr, slot.size.value))
+            data = _string_at(buf.addr, slot.size.value)
+            parts += (data,)  # (no call between these lines: see recv)
+            slot.u32.value = _NO_PIECE
             if t == 0 or t == 2:
                 break
-        self._partial = None
-        data = b"".join(parts)
-        return data.decode("utf-8") if is_text else data
+        self._ready = partial  # complete: if the join below is interrupted, the next recv
+        self._partial = None  # returns it
+        message = _join(partial)
+        self._ready = None
+        assert message is not None
+        return message
 
-    def recv_into(self, buffer: Any) -> Tuple[int, BufferType]:
+    def recv_into(
+        self, buffer: Any, timeout: Union[float, None, _Default] = FROM_OPTION
+    ) -> Tuple[int, BufferType]:
         """Receives the next piece of the next message into a writable buffer (bytearray,
         memoryview, array, mmap, ...) without copying, as ``ws_receive``: returns
         ``(count, buffer_type)`` — ``*_FRAGMENT`` when more of the message follows,
         ``*_MESSAGE`` for its last piece (possibly 0 bytes), `BufferType.CLOSE` (0 bytes) for
         the peer's close frame. States and exceptions as for `recv`; after a `recv` that raised
         in the middle of a message (e.g. a receive timeout), `InvalidOperation` until `recv`
-        has returned that message."""
+        has returned that message. ``timeout`` as for `recv`."""
         addr, size, keep = _writable_address(buffer)
         if not self._recv_lock.acquire(False):
             raise _busy("recv")
         try:
-            if self._partial is not None:
+            if self._partial is not None or self._ready is not None:
                 code = ErrorCode.INVALID_OPERATION
                 raise InvalidOperation(
                     code,
@@ -587,10 +763,16 @@ class WebSocket(_Handle):
                     "call recv() to get the whole message",
                 )
             slot = self._slot
-            rc = _ws_receive(self._h, addr, size, slot.size_addr, slot.u32_addr)
-            if rc:
-                raise error_for(rc)
-            return slot.size.value, _BUFFER_TYPES[slot.u32.value]
+            deadline = None if timeout is None else self._deadline(timeout)
+            slot.u32.value = _NO_PIECE
+            try:
+                rc = self._receive(addr, size, deadline)
+                if rc:
+                    raise error_for(rc)
+                return slot.size.value, _BUFFER_TYPES[slot.u32.value]
+            except BaseException:
+                self._rescue(addr)  # recv() then returns the message it began
+                raise
         finally:
             self._recv_lock.release()
             del keep
@@ -634,7 +816,10 @@ class WebSocket(_Handle):
     @property
     def close_status(self) -> Optional[Tuple[int, str]]:
         """``(code, reason)`` of the peer's close frame once it arrived (1005 when it had no
-        payload), ``(1006, "")`` once the connection ended without one; ``None`` before."""
+        payload), ``(1006, "")`` once the connection ended without one; ``None`` before. Kept
+        after `close_handle` (and so after a ``with`` block)."""
+        if self._last is not None:
+            return self._last[1]
         rc, status, reason = _b.query_close_status(self._h)
         if rc == ErrorCode.INVALID_OPERATION:
             return None
@@ -643,7 +828,10 @@ class WebSocket(_Handle):
 
     @property
     def state(self) -> State:
-        """The connection's `State` (``ws_query_state``)."""
+        """The connection's `State` (``ws_query_state``); after `close_handle` (and so after a
+        ``with`` block) the last state."""
+        if self._last is not None:
+            return self._last[0]
         rc, v = _b.query_state(self._h)
         _check(rc)
         return State(v)
@@ -710,7 +898,7 @@ class Listener(_Handle):
     `accept`. A context manager: releases the handle on exit. `close` (or `close_handle`) from
     another thread cancels a waiting `accept` (`Cancelled`); accepted connections live on."""
 
-    __slots__ = ("_slot", "_accept_lock")
+    __slots__ = ("_slot", "_accept_lock", "_accept_job")
 
     def __init__(
         self,
@@ -738,6 +926,7 @@ class Listener(_Handle):
         self._adopt(h)
         self._slot = _b.OutSlot()
         self._accept_lock = threading.Lock()
+        self._accept_job: Optional[_AcceptJob] = None
         try:
             self._apply_common(
                 connect_timeout,
@@ -778,15 +967,41 @@ class Listener(_Handle):
         path and returns its connection (state OPEN; it inherits the listener's timeouts).
         Raises `Timeout` after the listener's `receive_timeout` (not fatal), `Cancelled` when the
         listener is closed meanwhile, `InvalidOperation` while another `accept` runs."""
+        if _get_ident() == _main_thread().ident:
+            return self._accept_interruptibly()
         if not self._accept_lock.acquire(False):
             raise _busy("accept")
         try:
-            rc, h = _b.accept_handle(self._h, self._slot)
-            if rc:
-                raise error_for(rc)
-            return WebSocket._from_handle(h)
+            return self._accept()
         finally:
             self._accept_lock.release()
+
+    def _accept(self) -> WebSocket:
+        rc, h = _b.accept_handle(self._h, self._slot)
+        if rc:
+            raise error_for(rc)
+        return WebSocket._from_handle(h, self._rto_user)
+
+    def _accept_interruptibly(self) -> WebSocket:
+        """`accept` on the main thread: ``ws_accept`` runs on a helper thread while the main
+        thread waits for it in slices of 25 ms, between which Python runs its signal handlers
+        (Ctrl-C's KeyboardInterrupt). The helper's accept stays pending: the connection it gets
+        goes to the next `accept` call, so nothing is lost. (Waiting in slices of the
+        listener's receive timeout, as `recv` does, would also cut short the deadline of each
+        client's upgrade request, which that timeout sets.)"""
+        job = self._accept_job
+        if job is None:
+            job = _AcceptJob()
+            self._accept_job = job
+        if not job.started:
+            job.start(self)
+        while not job.done.wait(_SIGNAL_SLICE_MS / 1000):
+            pass
+        self._accept_job = None
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
 
     def close(self) -> None:
         """Stops listening and releases the handle (the same as `close_handle`); idempotent."""
@@ -797,6 +1012,44 @@ class Listener(_Handle):
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.close_handle()
+
+
+class _AcceptJob:
+    """One ``ws_accept`` on a helper thread for `Listener._accept_interruptibly`. Written so
+    that a KeyboardInterrupt, which Python may raise after any call returns, never leaves a
+    half-made job: the thread is started (at most once) by a plain C call after ``started``
+    is set, with every signal blocked so that the kernel hands signals to the main thread."""
+
+    __slots__ = ("started", "done", "result", "error")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.done = threading.Event()
+        self.result: Optional[WebSocket] = None
+        self.error: Optional[BaseException] = None
+
+    def start(self, listener: Listener) -> None:
+        current = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+        extra = signal.valid_signals() - current
+        try:
+            signal.pthread_sigmask(signal.SIG_BLOCK, extra)
+            self.started = True
+            _start_new_thread(self._run, (listener,))
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, extra)
+
+    def _run(self, listener: Listener) -> None:
+        try:
+            if not listener._accept_lock.acquire(False):
+                raise _busy("accept")
+            try:
+                self.result = listener._accept()
+            finally:
+                listener._accept_lock.release()
+        except BaseException as e:  # noqa: BLE001 - raised by the waiting accept()
+            self.error = e
+        finally:
+            self.done.set()
 
 
 def _fspath(value: Any) -> Any:

@@ -677,7 +677,11 @@ fn frame_pending(
         if o.out.len() - o.sent >= TX_CHUNK {
             return Ok(());
         }
-        let mid_frame = p.sends().iter().any(|s| s.started && s.end.is_none());
+        // Sends are framed in call order, so the framed ones (`end` set) are a prefix of the
+        // queue: find the first unframed one by binary search, not by a scan from the front
+        // (which made framing n pending sends cost n² steps).
+        let first = p.sends().partition_point(|s| s.end.is_some());
+        let mid_frame = p.sends().get(first).is_some_and(|s| s.started);
         if !mid_frame {
             for pong in std::mem::take(&mut o.pongs) {
                 let m = o.mask();
@@ -688,7 +692,7 @@ fn frame_pending(
                 frame::write_frame(&mut o.out, Opcode::Ping, true, b"", m);
             }
         }
-        let Some(s) = p.sends().iter_mut().find(|s| s.end.is_none()) else {
+        let Some(s) = p.sends().get_mut(first) else {
             if let Some(c) = o.close_frame.take() {
                 let m = o.mask();
                 frame::write_frame(&mut o.out, Opcode::Close, true, c.as_slice(), m);

@@ -15,3 +15,11 @@ pub fn raise_nofile() -> u64 {
     }
     r.rlim_cur
 }
+
+/// The number after `--name` on the command line, if any.
+pub fn option(args: &[String], name: &str) -> Option<usize> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().expect("a number"))
+}

@@ -46,7 +46,9 @@ async fn round_trip(ws: &mut Ws, payload: &[u8]) {
 /// Sends `depth` messages (written together), then waits for their `depth` echoes.
 async fn round_trips(ws: &mut Ws, payload: &[u8], depth: usize) {
     for _ in 0..depth {
-        ws.feed(Message::binary(payload.to_vec())).await.expect("send");
+        ws.feed(Message::binary(payload.to_vec()))
+            .await
+            .expect("send");
     }
     ws.flush().await.expect("send");
     let mut echoes = 0;
@@ -122,7 +124,10 @@ async fn echo(url: &str, n: usize, size: usize, seconds: f64, depth: usize) {
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let (c1, t1) = (count.load(Ordering::Relaxed), Instant::now());
     let rate = (c1 - c0) as f64 / (t1 - t0).as_secs_f64();
-    println!("{{\"messages_per_s\": {rate:.1}, \"messages\": {}, \"connections\": {n}}}", c1 - c0);
+    println!(
+        "{{\"messages_per_s\": {rate:.1}, \"messages\": {}, \"connections\": {n}}}",
+        c1 - c0
+    );
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.unwrap();
@@ -166,11 +171,16 @@ fn main() {
             n,
             args[4].parse().unwrap_or_else(|_| usage()),
             args[5].parse().unwrap_or_else(|_| usage()),
-            args.get(6).map_or(1, |d| d.parse().unwrap_or_else(|_| usage())),
+            args.get(6)
+                .map_or(1, |d| d.parse().unwrap_or_else(|_| usage())),
         )),
         "hold" => {
             let source = args.get(4).map_or("127.0.0.1", String::as_str);
-            rt.block_on(hold(&args[2], n, source.parse().unwrap_or_else(|_| usage())))
+            rt.block_on(hold(
+                &args[2],
+                n,
+                source.parse().unwrap_or_else(|_| usage()),
+            ))
         }
         _ => usage(),
     }

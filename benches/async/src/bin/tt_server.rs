@@ -19,16 +19,13 @@ fn main() {
         Some("echo") => true,
         Some("sink") => false,
         _ => {
-            eprintln!("usage: tt_server echo|sink [--threads N] [--read-buffer BYTES] [--deadline S]");
+            eprintln!(
+                "usage: tt_server echo|sink [--threads N] [--read-buffer BYTES] [--deadline S]"
+            );
             std::process::exit(2);
         }
     };
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map(|v| v.parse::<usize>().expect("a number"))
-    };
+    let opt = |name: &str| wshandle_async_bench::option(&args, name);
     wshandle_async_bench::raise_nofile();
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = opt("--threads") {

@@ -34,14 +34,10 @@ fn receive(h: ws_handle, buf: &mut [u8]) -> ws_error {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let echo = match args.get(1).map(String::as_str) {
-        Some("echo") => true,
-        Some("sink") => false,
-        _ => {
-            eprintln!("usage: ws_server echo|sink [--buffer BYTES] [--deadline SECONDS]");
-            std::process::exit(2);
-        }
-    };
+    let echo = wshandle_async_bench::echo_or_sink(
+        &args,
+        "ws_server echo|sink [--buffer BYTES] [--deadline SECONDS]",
+    );
     let opt = |name: &str| wshandle_async_bench::option(&args, name);
     let size = opt("--buffer").unwrap_or(256);
     let deadline = Instant::now() + Duration::from_secs(opt("--deadline").unwrap_or(600) as u64);

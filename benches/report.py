@@ -57,7 +57,7 @@ def machine():
 
 
 def fmt(v, unit):
-    if unit in ("msg/s",):
+    if unit in ("msg/s", "round trips/s"):
         return f"{v / 1e3:,.0f} k"
     if unit == "bytes":
         return f"{v:,.0f}"
@@ -66,7 +66,7 @@ def fmt(v, unit):
 
 def main():
     rust, py, command = sys.argv[1], sys.argv[2], sys.argv[3]
-    rows, rounds = load([rust, py])
+    rows, rounds = load([rust, py, *sys.argv[4:]])  # 4th: benches/asyncio_bench.py's
     med = lambda s, c: rows[(s, c)]["median"]  # noqa: E731
 
     goals = []
@@ -91,6 +91,13 @@ def main():
     goal("Python send 16 B vs websockets (sync)", med(s, "wshandle") / med(s, "websockets sync"), 10.0, basis="msg/s ratio")
     s = "Python round trip 16 B p50"
     goal("Python ping-pong vs a raw Python socket", med(s, "raw socket") / med(s, "wshandle"), 0.9, basis="rate ratio (raw latency / wshandle latency)")
+    for loop in ("asyncio", "uvloop"):
+        for s, what in ((f"asyncio echo 256 B ({loop})", "round trips/s ratio"),
+                        (f"asyncio send 16 B ({loop})", "msg/s ratio")):
+            if (s, "wshandle.asyncio") in rows:
+                w = med(s, "wshandle.asyncio")
+                goal(f"{s} vs picows", w / med(s, "picows"), 1.0, basis=what)
+                goal(f"{s} vs websockets", w / med(s, "websockets asyncio"), 2.0, basis=what)
     rtt = med("ping-pong 16 B p50", "wshandle")
     close_us = med("ws_close", "wshandle")
     goal("ws_close vs 2 round trips + 1 ms", close_us / (2 * rtt + 1000), 1.0, higher=False, basis=f"ws_close {close_us:.0f} µs, RTT {rtt:.1f} µs")

@@ -368,6 +368,10 @@ class WebSocket:
                         raise error_for(rc)
                     self._rx_pending = True
                     waiter = self._rx_waiter = self._loop.create_future()
+                    if self._sends:
+                        # sends posted in this tick: drive the queue now (it writes them and
+                        # reads what is there) instead of one more turn of the event loop
+                        self._q._ready()
                     try:
                         error, data, kind = await waiter
                     except asyncio.CancelledError:

@@ -46,6 +46,18 @@ def send_wshandle(port):
         return SEND_N / (time.perf_counter() - t)
 
 
+BATCH = 64  # messages per send_many call
+
+
+def send_many_wshandle(port):
+    batch = [MSG] * BATCH
+    with wshandle.connect(ws_url(port)) as ws:
+        t = time.perf_counter()
+        for _ in range(SEND_N // BATCH):
+            ws.send_many(batch)
+        return SEND_N // BATCH * BATCH / (time.perf_counter() - t)
+
+
 def send_wsclient(port):
     ws = websocket.create_connection(ws_url(port), enable_multithread=False)
     ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -175,6 +187,9 @@ def main():
         ("Python send 16 B", "msg/s", True, [
             ("wshandle", send_wshandle, "ws-sink"), ("websocket-client", send_wsclient, "ws-sink"),
             ("websockets sync", send_websockets, "ws-sink"), ("raw socket", send_raw, "raw-sink")]),
+        ("Python send 16 B, 64 per call", "msg/s", True, [
+            ("wshandle send_many", send_many_wshandle, "ws-sink"),
+            ("websocket-client (one call each)", send_wsclient, "ws-sink")]),
         ("Python recv 16 B", "msg/s", True, [
             ("wshandle", recv_wshandle, "ws-blast"), ("websocket-client", recv_wsclient, "ws-blast"),
             ("websockets sync", recv_websockets, "ws-blast")]),

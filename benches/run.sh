@@ -2,7 +2,8 @@
 # The benchmark command: builds everything in release mode and measures, in one run, wshandle
 # against raw TCP, tungstenite, Boost.Beast and the Python clients (blocking, and asyncio:
 # picows, websockets, aiohttp; benches/asyncio_bench.py) on 127.0.0.1, and
-# compressed (permessage-deflate) JSON echoes against Node's ws, then writes
+# compressed (permessage-deflate) JSON echoes against Node's ws, and the asynchronous mode
+# (benches/async_bench.py) against tokio-tungstenite and Node's ws, then writes
 # benches/results.md and benches/results.png.
 #
 #   bash benches/run.sh [ROUNDS]      (default 5)
@@ -33,6 +34,8 @@ for l in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "wsbench" and m.get("executable"):
         print(m["executable"])')
 g++ -std=c++17 -O2 -Wall -Wextra -o target/release/beast_client benches/beast_client.cpp -lpthread
+# the asynchronous mode's programs (benches/async: its own workspace, with tokio-tungstenite)
+cargo build --release --locked --quiet --manifest-path benches/async/Cargo.toml --target-dir target/async-bench
 
 # Node's ws (perMessageDeflate) for the compressed JSON echo, from the test set-up
 NODE_PATH="$(bash scripts/setup-test-env.sh --print-node-path | tail -n 1)" \
@@ -42,5 +45,7 @@ NODE_PATH="$(bash scripts/setup-test-env.sh --print-node-path | tail -n 1)" \
 # installed into the test venv, where the package and uvloop are)
 "$python" -m pip install -q -r benches/requirements.txt
 "$python" benches/asyncio_bench.py "$wsbench" "$rounds" target/bench-asyncio.json
+NODE_PATH="$(bash scripts/setup-test-env.sh --print-node-path | tail -n 1)" \
+    "$python" benches/async_bench.py "$rounds" target/bench-async.json
 PEERS_PYTHON="$python" "$bench_venv/bin/python" benches/report.py target/bench-rust.json target/bench-python.json \
-    "bash benches/run.sh $rounds" target/bench-asyncio.json
+    "bash benches/run.sh $rounds" target/bench-async.json target/bench-asyncio.json

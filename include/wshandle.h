@@ -485,6 +485,25 @@ typedef struct ws_completion {
 } ws_completion;
 
 /**
+ * One element of `ws_send_batch`: what one `ws_send` call would take.
+ */
+typedef struct ws_batch_item {
+  /**
+   * `WS_BUFFER_BINARY_MESSAGE`, `WS_BUFFER_BINARY_FRAGMENT`, `WS_BUFFER_UTF8_MESSAGE` or
+   * `WS_BUFFER_UTF8_FRAGMENT`, as for `ws_send`.
+   */
+  uint32_t buffer_type;
+  /**
+   * The payload; may be NULL when `len` is 0.
+   */
+  const void *buf;
+  /**
+   * The payload's length in bytes.
+   */
+  size_t len;
+} ws_batch_item;
+
+/**
  * Success.
  */
 #define WS_OK 0
@@ -522,8 +541,9 @@ typedef struct ws_completion {
 #define WS_ERROR_INVALID_OPERATION 4317
 
 /**
- * The process has no file descriptors left (`EMFILE`/`ENFILE`: every handle needs one or two);
- * close handles or raise `RLIMIT_NOFILE`. WinHTTP's `ERROR_WINHTTP_OUT_OF_HANDLES`.
+ * The process has no file descriptors left (`EMFILE`/`ENFILE`: a connection needs its
+ * socket, and one that blocks a wake-up descriptor too); close handles or raise
+ * `RLIMIT_NOFILE`. WinHTTP's `ERROR_WINHTTP_OUT_OF_HANDLES`.
  */
 #define WS_ERROR_OUT_OF_HANDLES 12001
 
@@ -839,6 +859,40 @@ ws_error ws_connect(ws_handle h);
  * `WS_ERROR_CONNECTION_ERROR` (aborted); `WS_ERROR_OPERATION_CANCELLED`.
  */
 ws_error ws_send(ws_handle h, uint32_t buffer_type, const void *buf, size_t len);
+
+/**
+ * Sends `count` pieces from `items`, in order, as if by `count` calls of `ws_send`, but
+ * framed into one output buffer and handed to the OS with as few system calls as the socket
+ * allows (one for a batch of small messages), for blocking callers that send many small
+ * messages. Returns when every byte is handed to the OS. The rules of `ws_send` apply to
+ * the batch as a whole (states, one sending call at a time per handle, concurrent with a
+ * `ws_receive`, `WS_OPTION_SEND_TIMEOUT`, a fresh masking key per client frame) and to each
+ * element (its buffer type, fragments continuing the message the previous element or the
+ * previous `ws_send` left open, UTF-8 checked across fragments, `buf` NULL only with `len` 0).
+ *
+ * All or nothing on a refused element: every element is checked before anything is written,
+ * and if one is refused the call returns `WS_ERROR_INVALID_PARAMETER` (the detail names the
+ * element's index), nothing is sent, and a message in progress stays open as it was. A
+ * failure while writing (timeout, transport) aborts the connection as it does for `ws_send`;
+ * then an unknown prefix of the batch may have reached the peer. `count` 0 is `WS_OK` and
+ * sends nothing (`items` may then be NULL).
+ *
+ * Blocking handles only. An asynchronous handle (a status callback or a queue) already
+ * writes its pending `ws_send` calls together in one system call, and gets one
+ * `WS_CALLBACK_STATUS_WRITE_COMPLETE` per `ws_send`, as WinHTTP users expect; there
+ * `ws_send_batch` returns `WS_ERROR_INVALID_OPERATION` and sends nothing.
+ *
+ * Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INCORRECT_HANDLE_TYPE` for a
+ * listener or queue; `WS_ERROR_INVALID_PARAMETER` (nothing sent) for `items` NULL with a
+ * `count` above 0 or any refused element (a bad type, `buf` NULL with `len` > 0, a type that differs
+ * from the message in progress, invalid UTF-8); `WS_ERROR_INVALID_OPERATION` on an
+ * asynchronous handle, in other states than `WS_STATE_OPEN` and `WS_STATE_CLOSE_RECEIVED`,
+ * or while another sending call runs; `WS_ERROR_TIMEOUT` after `WS_OPTION_SEND_TIMEOUT`
+ * (aborted); `WS_ERROR_CONNECTION_ERROR` (aborted); `WS_ERROR_OPERATION_CANCELLED`.
+ */
+ws_error ws_send_batch(ws_handle h,
+                       const struct ws_batch_item *items,
+                       size_t count);
 
 /**
  * Receives the next piece of the next message into `buf` (`len` bytes), writing the byte

@@ -78,8 +78,9 @@ fi
 
 # cmake, pkg-config, g++ and gdb: scripts/test-packaging.sh builds against the installed
 # library with pkg-config and CMake, compiles the C++ examples, and reads the split debug
-# information with gdb. Debian's packages.
-for tool in cmake:cmake pkg-config:pkg-config g++:g++ gdb:gdb; do
+# information with gdb. strace: tests/async_syscalls.rs counts the asynchronous mode's system
+# calls. Debian's packages.
+for tool in cmake:cmake pkg-config:pkg-config g++:g++ gdb:gdb strace:strace; do
     if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
         { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool#*:}"; } \
             >/dev/null 2>&1 || die "cannot install ${tool#*:} (apt-get install ${tool#*:}; run as root)"

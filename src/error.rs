@@ -23,8 +23,9 @@ pub const WS_ERROR_INSUFFICIENT_BUFFER: ws_error = 122;
 pub const WS_ERROR_IO_PENDING: ws_error = 997;
 /// The call is not allowed in the handle's state, or a conflicting call is in progress.
 pub const WS_ERROR_INVALID_OPERATION: ws_error = 4317;
-/// The process has no file descriptors left (`EMFILE`/`ENFILE`: every handle needs one or two);
-/// close handles or raise `RLIMIT_NOFILE`. WinHTTP's `ERROR_WINHTTP_OUT_OF_HANDLES`.
+/// The process has no file descriptors left (`EMFILE`/`ENFILE`: a connection needs its
+/// socket, and one that blocks a wake-up descriptor too); close handles or raise
+/// `RLIMIT_NOFILE`. WinHTTP's `ERROR_WINHTTP_OUT_OF_HANDLES`.
 pub const WS_ERROR_OUT_OF_HANDLES: ws_error = 12001;
 /// A timeout option expired.
 pub const WS_ERROR_TIMEOUT: ws_error = 12002;

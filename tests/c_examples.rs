@@ -140,6 +140,47 @@ fn async_seed_client_in_both_modes() {
     }
 }
 
+/// The seed scenario against Python `websockets` (its own protocol answers the ping and the
+/// close; tests/peers/ws_server.py's seed mode only counts and replies): the blocking client,
+/// and the asynchronous client in queue and callback mode, each with both ways of closing.
+#[test]
+fn seed_scenario_against_websockets_in_every_c_mode() {
+    let blocking = build("seed_client");
+    let asynchronous = build("async_seed_client");
+    for (exe, driver) in [
+        (&blocking, "blocking"),
+        (&asynchronous, "queue"),
+        (&asynchronous, "callback"),
+    ] {
+        for mode in ["shutdown", "close"] {
+            let mut peer = Peer::ws("seed", &[]);
+            let url = peer.url("/seed");
+            let args: Vec<&str> = match driver {
+                "blocking" => vec![&url, mode],
+                _ => vec![&url, mode, "1024", driver],
+            };
+            let (_, stdout) = run(exe, &args);
+            let want = match (driver, mode) {
+                ("blocking", "shutdown") => "seed shutdown ok: 33 replies, close 1000".to_owned(),
+                ("blocking", _) => "seed close ok: 32 replies".to_owned(),
+                (_, "shutdown") => format!("async seed shutdown ok ({driver}): 33 replies"),
+                _ => format!("async seed close ok ({driver}): 32 replies, receive cancelled"),
+            };
+            assert!(stdout.contains(&want), "{driver} {mode}: {stdout}");
+            let done = peer.event("done");
+            assert_eq!(
+                (
+                    done["replies"].as_u64(),
+                    done["bytes"].as_u64(),
+                    done["rcvd_code"].as_u64()
+                ),
+                (Some(33), Some(128 << 20), Some(1000)),
+                "{driver} {mode}"
+            );
+        }
+    }
+}
+
 /// ws_queue_fd in the program's own epoll loop, against Python `websockets`.
 #[test]
 fn async_epoll_against_websockets() {

@@ -415,7 +415,7 @@ fn option_defaults_ranges_and_states() {
 /// [`our_client`]'s asynchronous twin: the same messages through a completion queue, every
 /// piece of a message pending at once while the echo's receive is pending.
 fn our_async_client(url: &str, options: &[(u32, u32)]) -> (String, u64) {
-    let q = asyncq::Queue::new();
+    let q = asyncq::Completions::queue();
     let h = open_deflate(url, options);
     q.bind(h);
     assert_code!(ws_connect(h), WS_ERROR_IO_PENDING);
@@ -470,7 +470,7 @@ fn our_async_server(options: &[(u32, u32)]) -> (u16, JoinHandle<(String, u16)>) 
     }
     let port = local_port(l);
     let t = std::thread::spawn(move || {
-        let q = asyncq::Queue::new();
+        let q = asyncq::Completions::queue();
         q.bind(l);
         assert_code!(ws_accept(l, std::ptr::null_mut()), WS_ERROR_IO_PENDING);
         let a = q.next();

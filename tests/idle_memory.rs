@@ -61,7 +61,7 @@ fn idle_connections_give_their_large_buffers_back() {
         (heap1 as i64 - heap0 as i64) / PAIRS as i64,
         (rss1 as i64 - rss0 as i64) / 1024,
     );
-    // Kept buffers would be 256 KiB (masked output) + 2 x 64 KiB (input) per pair.
+    // Kept buffers would be up to 1 MiB (masked output) + 2 x 64 KiB (input) per pair.
     assert!(
         per_pair < 4 * 1024,
         "{per_pair} B per idle pair still in use"

@@ -3,6 +3,7 @@
 //! response headers, subprotocol and status checks.
 
 mod common;
+use common::asyncq::*;
 use common::*;
 use std::ffi::CString;
 use std::path::Path;
@@ -601,11 +602,9 @@ fn seed_scenario_over_ws_and_wss() {
     }
 }
 
-/// An asynchronous client (queue mode) through `proxy_url` (or none) to the websockets echo
-/// peer, over ws:// and wss://: connect, a message and its echo, the full close.
-fn async_echo_through(proxy_url: Option<&str>, path: &str) {
-    use common::asyncq::*;
-    let q = Queue::new();
+/// An asynchronous client through `proxy_url` (or none) to the websockets echo peer, over
+/// ws:// and wss://: connect, a message and its echo, the full close.
+fn async_echo_through(q: &Completions, proxy_url: Option<&str>, path: &str) {
     for secure in [false, true] {
         let (mut peer, scheme) = echo_peer(secure);
         let h = open(&format!("{scheme}://127.0.0.1:{}{path}", peer.port));
@@ -654,17 +653,23 @@ fn async_echo_through(proxy_url: Option<&str>, path: &str) {
     }
 }
 
+both_modes!(
+    async_client_over_wss_and_proxies,
+    async_connect_failures_over_tls_and_proxies,
+    async_wss_listener_with_a_blocking_client,
+);
+
 /// The asynchronous mode over every transport: ws:// and wss://, directly, through tinyproxy
 /// and through a proxy that answers a byte at a time.
-#[test]
-fn async_client_over_wss_and_proxies() {
-    async_echo_through(None, "/async");
+fn async_client_over_wss_and_proxies(q: &Completions) {
+    async_echo_through(q, None, "/async");
     let proxy = Tinyproxy::start("");
-    async_echo_through(Some(&proxy.url()), "/async-via-proxy");
+    async_echo_through(q, Some(&proxy.url()), "/async-via-proxy");
     let answer =
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 Connection established\r\n\r\n".to_vec();
     let raw = raw_proxy(answer, 1);
     async_echo_through(
+        q,
         Some(&format!("http://127.0.0.1:{}", raw.port)),
         "/async-raw-proxy",
     );
@@ -672,10 +677,7 @@ fn async_client_over_wss_and_proxies() {
 
 /// Asynchronous TLS failures and refusals are REQUEST_ERROR {CONNECT} with the blocking
 /// call's code; the handle is back in NONE.
-#[test]
-fn async_connect_failures_over_tls_and_proxies() {
-    use common::asyncq::*;
-    let q = Queue::new();
+fn async_connect_failures_over_tls_and_proxies(q: &Completions) {
     let peer = tls_peer(&PKI.good);
     let refusing = Tinyproxy::start("ConnectPort 1");
     for (proxy, ca, want) in [
@@ -699,12 +701,9 @@ fn async_connect_failures_over_tls_and_proxies() {
     }
 }
 
-/// An asynchronous wss:// listener (queue mode) with a blocking wss:// client in this
-/// process: the TLS handshake and the upgrade are driven by the loop.
-#[test]
-fn async_wss_listener_with_a_blocking_client() {
-    use common::asyncq::*;
-    let q = Queue::new();
+/// An asynchronous wss:// listener with a blocking wss:// client in this process: the TLS
+/// handshake and the upgrade are driven by the loop.
+fn async_wss_listener_with_a_blocking_client(q: &Completions) {
     let (l, port) = wss_listener();
     q.bind(l);
     assert_code!(ws_accept(l, std::ptr::null_mut()), WS_ERROR_IO_PENDING);

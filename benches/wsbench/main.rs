@@ -22,6 +22,9 @@ use serde_json::{json, Value};
 use scenarios::*;
 use util::{percentile, stats};
 
+/// Messages per call in the batched-send scenario.
+const BATCH: usize = 64;
+
 /// Samples per (scenario, contender), with the unit and whether higher is better.
 #[derive(Default)]
 struct Results(BTreeMap<(String, String), (String, bool, Vec<f64>)>);
@@ -119,13 +122,28 @@ fn main() {
             }
             return;
         }
-        // one scenario alone, for profiling: wsbench profile recv|send|pingpong|bulk
+        // one scenario alone, for profiling: wsbench profile recv|send|batch|batch-raw|pingpong|bulk
         Some("profile") => {
             let v = match args[2].as_str() {
                 "recv" => recv_stream_ws(16, 5_000_000),
                 "send" => small_send_ws(16, 1_000_000),
+                "batch" => batch_send_ws(16, BATCH, 64 * 100_000),
+                "batch-raw" => batch_send_raw(16, BATCH, 64 * 100_000),
+                "mask" => mask_speed(true),
+                "copy" => mask_speed(false),
                 "pingpong" => us(percentile(&pingpong_ws(16, 50_000), 50.0)),
-                _ => bulk_ws(true),
+                "bulk-down" => {
+                    let (rate, cpu) = bulk_ws(false);
+                    return println!("{rate} GiB/s {cpu} CPU s/GiB");
+                }
+                "bulk-raw" => {
+                    let (rate, cpu) = bulk_raw();
+                    return println!("{rate} GiB/s {cpu} CPU s/GiB");
+                }
+                _ => {
+                    let (rate, cpu) = bulk_ws(true);
+                    return println!("{rate} GiB/s {cpu} CPU s/GiB");
+                }
             };
             return println!("{v}");
         }
@@ -141,6 +159,7 @@ fn main() {
     let out = opt("--out").unwrap_or_else(|| "target/bench-results.json".to_owned());
     let small_n = 200_000;
     let recv_n = 1_000_000;
+    let batch_n = 64 * 40_000;
     let pp_iters = 10_000;
 
     let mut r = Results::default();
@@ -154,35 +173,42 @@ fn main() {
             }
             v
         };
-        for c in order(vec!["wshandle", "raw TCP", "Beast"]) {
-            match c {
-                "wshandle" => {
-                    r.add("bulk up (client→server)", c, "GiB/s", true, bulk_ws(true));
-                    r.add(
-                        "bulk down (server→client)",
-                        c,
-                        "GiB/s",
-                        true,
-                        bulk_ws(false),
-                    );
-                }
-                "raw TCP" => {
-                    let v = bulk_raw();
-                    r.add("bulk up (client→server)", c, "GiB/s", true, v);
-                    r.add("bulk down (server→client)", c, "GiB/s", true, bulk_raw());
-                }
-                _ => {
-                    if let Some(b) = &beast_exe {
-                        r.add(
-                            "bulk up (client→server)",
-                            c,
-                            "GiB/s",
-                            true,
-                            beast::bulk_up(b),
-                        );
-                    }
-                }
+        // Bulk: wshandle and raw TCP back to back, per direction, so that the ratio of each
+        // pair sees the same machine (a load spike during one 1 GiB sample on a shared
+        // machine swung the ratio of medians from 0.64 to 1.41 for the same code); the
+        // process's CPU time per GiB, which load does not change, next to it.
+        for (up, d) in [
+            (true, "up (client→server)"),
+            (false, "down (server→client)"),
+        ] {
+            let scenario = format!("bulk {d}");
+            let mut pair = [0.0f64; 2];
+            for c in order(vec!["wshandle", "raw TCP"]) {
+                let (rate, cpu) = if c == "wshandle" {
+                    bulk_ws(up)
+                } else {
+                    bulk_raw()
+                };
+                pair[usize::from(c != "wshandle")] = rate;
+                r.add(&scenario, c, "GiB/s", true, rate);
+                r.add(&format!("{scenario} CPU"), c, "CPU s/GiB", false, cpu);
             }
+            r.add(
+                &format!("{scenario}, paired ratio"),
+                "wshandle ÷ raw TCP",
+                "×",
+                true,
+                pair[0] / pair[1],
+            );
+        }
+        if let Some(b) = &beast_exe {
+            r.add(
+                "bulk up (client→server)",
+                "Beast",
+                "GiB/s",
+                true,
+                beast::bulk_up(b),
+            );
         }
         for size in [16usize, 128] {
             let name = format!("send {size} B (unbatched)");
@@ -197,6 +223,16 @@ fn main() {
                     },
                 };
                 r.add(&name, c, "msg/s", true, v);
+            }
+            if size == 16 {
+                let name = format!("send {size} B batched ({BATCH} per call)");
+                for c in order(vec!["wshandle", "raw TCP"]) {
+                    let v = match c {
+                        "wshandle" => batch_send_ws(size, BATCH, batch_n),
+                        _ => batch_send_raw(size, BATCH, batch_n),
+                    };
+                    r.add(&name, c, "msg/s", true, v);
+                }
             }
             let name = format!("receive {size} B");
             for c in order(vec!["wshandle", "tungstenite"]) {

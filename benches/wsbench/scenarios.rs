@@ -31,8 +31,18 @@ pub fn ws_pair() -> (ws_handle, ws_handle) {
     (c, s)
 }
 
-/// Bulk: GiB/s for 1 GiB as 1 MiB messages (or 1 MiB writes), in the given direction.
-pub fn bulk_ws(up: bool) -> f64 {
+/// CPU seconds (user + system) this process has used so far, all threads.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// Bulk: GiB/s for 1 GiB as 1 MiB messages (or 1 MiB writes), in the given direction, and
+/// the CPU seconds both ends used per GiB.
+pub fn bulk_ws(up: bool) -> (f64, f64) {
     let (c, s) = ws_pair();
     let (tx, rx) = if up { (c, s) } else { (s, c) };
     let receiver = thread::spawn(move || {
@@ -44,17 +54,23 @@ pub fn bulk_ws(up: bool) -> f64 {
         Instant::now()
     });
     let data = vec![0xA5u8; BULK_MSG];
+    let cpu = cpu_seconds();
     let start = Instant::now();
     for _ in 0..BULK_TOTAL / BULK_MSG {
         send(tx, WS_BUFFER_BINARY_MESSAGE, &data);
     }
     let end = receiver.join().unwrap();
+    let cpu = cpu_seconds() - cpu;
     ws_close_handle(c);
     ws_close_handle(s);
-    gib_per_s(BULK_TOTAL, end - start)
+    (gib_per_s(BULK_TOTAL, end - start), cpu / gib(BULK_TOTAL))
 }
 
-pub fn bulk_raw() -> f64 {
+fn gib(bytes: usize) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
+}
+
+pub fn bulk_raw() -> (f64, f64) {
     let (mut c, mut s) = raw_pair();
     let receiver = thread::spawn(move || {
         let mut buf = vec![0u8; BULK_MSG];
@@ -65,16 +81,18 @@ pub fn bulk_raw() -> f64 {
         Instant::now()
     });
     let data = vec![0xA5u8; BULK_MSG];
+    let cpu = cpu_seconds();
     let start = Instant::now();
     for _ in 0..BULK_TOTAL / BULK_MSG {
         c.write_all(&data).unwrap();
     }
     let end = receiver.join().unwrap();
-    gib_per_s(BULK_TOTAL, end - start)
+    let cpu = cpu_seconds() - cpu;
+    (gib_per_s(BULK_TOTAL, end - start), cpu / gib(BULK_TOTAL))
 }
 
 fn gib_per_s(bytes: usize, d: Duration) -> f64 {
-    bytes as f64 / (1u64 << 30) as f64 / d.as_secs_f64()
+    gib(bytes) / d.as_secs_f64()
 }
 
 /// Unbatched sends of `size`-byte messages, one call each: messages per second until the
@@ -155,13 +173,13 @@ pub fn frame_blaster(size: usize, n: usize) -> (u16, thread::JoinHandle<()>) {
     (port, t)
 }
 
-/// Upgrades `s` by hand, then writes `n` frames of `size` bytes (until the client leaves).
-pub fn blast(mut s: TcpStream, size: usize, n: usize) {
+/// Answers a client's upgrade request by hand; false when the client left or sent no key.
+fn upgrade_by_hand(s: &mut TcpStream) -> bool {
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         if s.read_exact(&mut b).is_err() {
-            return;
+            return false;
         }
         head.push(b[0]);
     }
@@ -171,11 +189,74 @@ pub fn blast(mut s: TcpStream, size: usize, n: usize) {
         name.eq_ignore_ascii_case("sec-websocket-key")
             .then(|| value.trim().to_owned())
     }) else {
-        return;
+        return false;
     };
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let response = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
-    if s.write_all(response.as_bytes()).is_err() {
+    s.write_all(response.as_bytes()).is_ok()
+}
+
+/// A server that upgrades one client by hand and then only counts bytes until it has
+/// `total` (no WebSocket work: the sender is what is measured). Joins to the arrival time.
+fn byte_sink(total: usize, upgrade: bool) -> (u16, thread::JoinHandle<Instant>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        assert!(!upgrade || upgrade_by_hand(&mut s), "upgrade failed");
+        let mut buf = vec![0u8; 1 << 16];
+        let mut got = 0;
+        while got < total {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "the sender left early");
+            got += n;
+        }
+        Instant::now()
+    });
+    (port, t)
+}
+
+/// Batched sends: `n` messages of `size` bytes, `per` to a `ws_send_batch` call, into a
+/// byte sink: messages per second until the sink has every byte.
+pub fn batch_send_ws(size: usize, per: usize, n: usize) -> f64 {
+    let frame = 2 + 4 + size; // a client's masked frame of up to 125 bytes
+    let (port, sink) = byte_sink(frame * n, true);
+    let c = connect(&format!("ws://127.0.0.1:{port}/"));
+    let msg = vec![7u8; size];
+    let items: Vec<ws_batch_item> = (0..per)
+        .map(|_| ws_batch_item {
+            buffer_type: WS_BUFFER_BINARY_MESSAGE,
+            buf: msg.as_ptr().cast(),
+            len: size,
+        })
+        .collect();
+    let start = Instant::now();
+    for _ in 0..n / per {
+        check(ws_send_batch(c, items.as_ptr(), per), "ws_send_batch");
+    }
+    let end = sink.join().unwrap();
+    ws_close_handle(c);
+    n as f64 / (end - start).as_secs_f64()
+}
+
+/// The same batching on raw TCP: one write of `per` messages of `size` bytes, into the same
+/// byte sink.
+pub fn batch_send_raw(size: usize, per: usize, n: usize) -> f64 {
+    let (port, sink) = byte_sink(size * n, false);
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_nodelay(true).unwrap();
+    let batch = vec![7u8; size * per];
+    let start = Instant::now();
+    for _ in 0..n / per {
+        c.write_all(&batch).unwrap();
+    }
+    let end = sink.join().unwrap();
+    n as f64 / (end - start).as_secs_f64()
+}
+
+/// Upgrades `s` by hand, then writes `n` frames of `size` bytes (until the client leaves).
+pub fn blast(mut s: TcpStream, size: usize, n: usize) {
+    if !upgrade_by_hand(&mut s) {
         return;
     }
     let mut frame = Vec::new();
@@ -302,4 +383,19 @@ pub fn close_ws(n: usize) -> f64 {
     }
     server.join().unwrap();
     stats(times).0
+}
+
+/// GiB/s of masking 1 MiB pieces into a reused output buffer (`append_masked`, what a client's
+/// send does), or of a plain copy (`masked` false), 4 GiB in all.
+pub fn mask_speed(masked: bool) -> f64 {
+    let src = vec![0xA5u8; BULK_MSG];
+    let mut out: Vec<u8> = Vec::with_capacity(BULK_MSG + 64);
+    let mask = masked.then_some([1, 2, 3, 4]);
+    let start = Instant::now();
+    for i in 0..4096u64 {
+        out.clear();
+        wshandle::protocol::frame::append_masked(&mut out, &src, mask, i);
+        std::hint::black_box(&out);
+    }
+    gib_per_s(4096 * BULK_MSG, start.elapsed())
 }

@@ -36,7 +36,7 @@ _THREAD_WORDS = re.compile(
 # header adds later are listed after these, in header order.
 _READING_ORDER = [
     "ws_open", "ws_set_option", "ws_query_option", "ws_add_request_header", "ws_connect",
-    "ws_listen", "ws_accept", "ws_send", "ws_receive", "ws_shutdown", "ws_close",
+    "ws_listen", "ws_accept", "ws_send", "ws_send_batch", "ws_receive", "ws_shutdown", "ws_close",
     "ws_query_close_status", "ws_query_state", "ws_query_response_header", "ws_close_handle",
     "ws_version", "ws_error_name", "ws_last_error_message",
 ]

@@ -569,6 +569,21 @@ class WebSocket(_Handle):
         if rc:
             raise error_for(rc)
 
+    def send_many(self, messages: Iterable[Union[str, BytesLike]]) -> None:
+        """Sends many whole messages with one ``ws_send_batch`` call (few system calls, one
+        for a batch of small messages): each ``str`` as text, each bytes-like as binary, in
+        order, as if by `send` for each. Returns when every byte is handed to the OS.
+
+        All or nothing: if the library refuses one message (e.g. a binary one while a text
+        message started with `send_fragment` is open), it raises `InvalidParameter` naming the
+        message's index and sends none of them. Raises `TypeError` (nothing sent) for other
+        objects, and otherwise what `send` raises. Blocking handles only."""
+        addr, n, keep = _b.batch_argument(messages)
+        rc = _b.ws_send_batch(self._h, addr, n)
+        del keep  # the payloads live until the call returned
+        if rc:
+            raise error_for(rc)
+
     def _send_other(self, data: Any, kind: int) -> int:
         try:
             arg, n, keep = _send_argument(data)

@@ -2,36 +2,74 @@
 //! interrupted by the handle's wake-up descriptor.
 
 use std::io::ErrorKind;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+
+use once_cell::sync::OnceCell;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::transport::{Transport, Wait, Waker};
 
 /// How other threads interrupt the calls blocked on a handle.
-#[derive(Debug)]
+///
+/// The wake-up descriptor is created by the first call that waits (an asynchronous handle,
+/// which never waits, has none: one descriptor per connection, not two, so a process holds
+/// twice the connections). A signal given before it exists is kept and delivered to it.
+#[derive(Debug, Default)]
 pub struct Signals {
-    /// Signalled to interrupt polls.
-    pub waker: Waker,
+    waker: OnceCell<Waker>,
+    /// A wake-up signalled before the descriptor existed.
+    early: AtomicBool,
     /// Set by `ws_close_handle`: every call on the handle returns `WS_ERROR_OPERATION_CANCELLED`.
     pub cancelled: AtomicBool,
 }
 
 impl Signals {
-    /// New, unsignalled.
+    /// New, unsignalled (no descriptor yet).
     pub fn new() -> Result<Self> {
-        let waker = Waker::new().map_err(|e| {
-            Error::from_io(
-                crate::error::WS_ERROR_NOT_ENOUGH_MEMORY,
-                "cannot create the handle's wake-up descriptor",
-                &e,
-            )
-        })?;
-        Ok(Signals {
-            waker,
-            cancelled: AtomicBool::new(false),
-        })
+        Ok(Signals::default())
     }
+
+    /// The wake-up descriptor, created on first use.
+    pub fn waker(&self) -> Result<&Waker> {
+        let w = self.waker.get_or_try_init(|| {
+            Waker::new().map_err(|e| {
+                Error::from_io(
+                    crate::error::WS_ERROR_NOT_ENOUGH_MEMORY,
+                    "cannot create the handle's wake-up descriptor",
+                    &e,
+                )
+            })
+        })?;
+        // pairs with the fence in `wake`: either it sees the descriptor or this sees `early`
+        fence(Ordering::SeqCst);
+        if self.early.swap(false, Ordering::SeqCst) {
+            w.wake();
+        }
+        Ok(w)
+    }
+
+    /// Signals the wake-up descriptor (or keeps the signal until it exists).
+    pub fn wake(&self) {
+        if let Some(w) = self.waker.get() {
+            return w.wake();
+        }
+        self.early.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if let Some(w) = self.waker.get() {
+            // created meanwhile: a second signal is harmless, a lost one is not
+            w.wake();
+        }
+    }
+
+    /// Clears the signal.
+    pub fn drain(&self) {
+        self.early.store(false, Ordering::SeqCst);
+        if let Some(w) = self.waker.get() {
+            w.drain();
+        }
+    }
+
     /// Whether `ws_close_handle` was called.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
@@ -49,7 +87,7 @@ impl Signals {
     /// Cancels every call on the handle, for good.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
-        self.waker.wake();
+        self.wake();
     }
 }
 
@@ -61,7 +99,7 @@ pub fn wait(
     writable: bool,
     deadline: Option<Instant>,
 ) -> Result<bool> {
-    match t.wait(readable, writable, &sig.waker, deadline) {
+    match t.wait(readable, writable, sig.waker()?, deadline) {
         Ok(Wait::Ready) => Ok(true),
         Ok(Wait::TimedOut) => Ok(false),
         // The waker is signalled by ws_close_handle (cancelled) or by ws_close taking over the

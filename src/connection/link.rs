@@ -31,8 +31,13 @@ use crate::transport::{buffers, Transport};
 const TX_KEEP: usize = 4 * 1024;
 /// Payload at least this large is read straight into the caller's buffer.
 const DIRECT_MIN: usize = 16 * 1024;
-/// Large payloads are masked and written in pieces of this size, so memory stays bounded.
-pub(super) const TX_CHUNK: usize = 256 * 1024;
+/// The header of a frame with a 64-bit length, unmasked (a server's masked ones have 4 more).
+const BULK_HEADER_LEN: usize = 10;
+/// Large payloads are masked and written in pieces of this size, so memory stays bounded
+/// (and is released after the send). 1 MiB rather than 256 KiB: a quarter of the system calls
+/// for bulk client sends, and a peer that reads more per wake-up (measured: 6,312 system calls
+/// per GiB of 1 MiB messages instead of 23,355, `strace -f -c wsbench profile bulk`).
+pub(super) const TX_CHUNK: usize = 1024 * 1024;
 /// How long a client waits for the server to close TCP after the close handshake
 /// (RFC 6455 §7.1.1), never past the call's deadline.
 const CLIENT_FIN_WAIT: Duration = Duration::from_secs(1);
@@ -70,6 +75,10 @@ pub(super) struct RxSide {
     keepalive: Keepalive,
     /// The last read left the socket empty: poll before the next read.
     poll_first: bool,
+    /// The last frame's payload was read straight into the caller's buffer: the next frame
+    /// is probably large too, so its header is read alone (then its payload goes straight to
+    /// the caller as well, instead of up to 64 KiB of it through the input buffer).
+    bulk: bool,
 }
 
 pub(super) struct TxSide {
@@ -160,6 +169,7 @@ impl Link {
             pending_close: None,
             keepalive: Keepalive::new(Instant::now()),
             poll_first: false,
+            bulk: false,
         };
         if !leftover.is_empty() {
             rx.buf = if leftover.len() <= buffers::BUF_SIZE {
@@ -538,7 +548,11 @@ impl Link {
             } else if rx.start == rx.end && direct >= DIRECT_MIN {
                 match self.t.read(&mut out[..direct]) {
                     Ok(n) if n > 0 => {
-                        rx.seen_bytes(); // (a bulk stream: keep reading first)
+                        // less than asked for: the socket is drained, so the next read of
+                        // this stream polls first instead of failing once with EAGAIN
+                        rx.poll_first = n < direct && !self.t.is_tls();
+                        rx.bulk = true;
+                        rx.seen_bytes();
                         return match rx.receiver.accept_direct(&mut out[..n]) {
                             Ok(Event::Data { n, kind, end }) => {
                                 Ok(Some(Got::Data { n, kind, end }))
@@ -552,10 +566,22 @@ impl Link {
             } else {
                 rx.make_room();
                 let end = rx.end;
-                match self.t.read(&mut rx.buf[end..]) {
+                // Header alone: nothing buffered, between frames, after a large frame, for a
+                // caller whose buffer takes a large payload directly. A guess only: a shorter
+                // header leaves a few payload bytes in the buffer, a longer one reads on.
+                let header_only = std::mem::take(&mut rx.bulk)
+                    && rx.start == rx.end
+                    && out.len() >= DIRECT_MIN
+                    && rx.receiver.direct_len() == 0;
+                let want = if header_only {
+                    BULK_HEADER_LEN + usize::from(self.role == Role::Server) * 4
+                } else {
+                    rx.buf.len() - end
+                };
+                match self.t.read(&mut rx.buf[end..end + want]) {
                     Ok(n) if n > 0 => {
                         // (TLS may hold decrypted bytes the socket cannot show: no guessing)
-                        rx.poll_first = end + n < rx.buf.len() && !self.t.is_tls();
+                        rx.poll_first = n < want && !self.t.is_tls();
                         rx.end += n;
                         rx.seen_bytes();
                         looped = true;

@@ -109,8 +109,7 @@ impl Listener {
         let addrs = transport::resolve(&url.host, url.port, None, &|| false)?;
         let what = format!("cannot listen on {}:{}", url.host, url.port);
         let cannot = |e: std::io::Error| Error::from_io(WS_ERROR_CANNOT_CONNECT, &what, &e);
-        let sock = TcpListener::bind(&addrs[..]).map_err(cannot)?;
-        sock.set_nonblocking(true).map_err(cannot)?;
+        let sock = transport::listen(&addrs).map_err(cannot)?;
         Ok(Listener {
             sock,
             url,
@@ -251,7 +250,11 @@ impl Listener {
             // spinning.
             let backing_off = backoff.is_some_and(|b| Instant::now() < b);
             let mut fds = Vec::with_capacity(pending.len() + 2);
-            fds.push(transport::pollfd(self.sig.waker.as_raw_fd(), true, false));
+            fds.push(transport::pollfd(
+                self.sig.waker()?.as_raw_fd(),
+                true,
+                false,
+            ));
             fds.push(transport::pollfd(
                 self.sock.as_raw_fd(),
                 !backing_off,

@@ -73,7 +73,7 @@ pub struct Connection {
     negotiated: Arc<Mutex<Negotiated>>,
     connecting: AtomicBool,
     /// The blocking driver's connection, once `ws_connect` succeeded.
-    link: OnceCell<Link>,
+    link: OnceCell<Box<Link>>,
     /// Blocking, or bound to a callback or a queue.
     binder: Binder,
     /// The asynchronous driver's connection, from the first asynchronous `ws_connect` (or
@@ -117,7 +117,8 @@ impl Connection {
     /// Whether calls on this handle complete asynchronously (the one place that decides:
     /// the handle's binding).
     pub fn is_async(&self) -> bool {
-        self.binder.binding().is_some()
+        // a blocking ws_connect (or accept) fixed the mode: no lock on the hot paths
+        self.link.get().is_none() && self.binder.binding().is_some()
     }
 
     /// Its timeouts, shared with the asynchronous driver.
@@ -144,7 +145,7 @@ impl Connection {
     }
 
     fn link(&self, call: &str, allowed: &str) -> Result<&Link> {
-        self.link.get().ok_or_else(|| {
+        self.link.get().map(|l| &**l).ok_or_else(|| {
             Error::operation(format!(
                 "{call} is allowed in {allowed}; the handle is {} (call ws_connect first)",
                 state_name(self.state())
@@ -353,7 +354,7 @@ impl Connection {
 
     /// Gives a [`Connection::server`] its link once the 101 is out.
     fn attach(&self, link: Link) {
-        let _ = self.link.set(link);
+        let _ = self.link.set(Box::new(link));
     }
 
     /// `ws_connect` on handle `h`: TCP connect and HTTP upgrade under
@@ -416,7 +417,7 @@ impl Connection {
             None => (url.host.as_str(), url.port),
         };
         let addrs = transport::resolve(host, port, deadline, &cancelled)?;
-        let mut stream = transport::connect(&addrs, &self.sig.waker, deadline, &cancelled)?;
+        let mut stream = transport::connect(&addrs, self.sig.waker()?, deadline, &cancelled)?;
         let socket_error =
             |e: std::io::Error| Error::connection(format!("cannot configure the socket: {e}"));
         // bytes that arrived behind the proxy's answer: the start of TLS or of the upgrade
@@ -429,7 +430,7 @@ impl Connection {
         let t = if url.secure {
             let session = tls::client_session(&cfg.tls, &url.host, &std::mem::take(&mut early))?;
             let t = Transport::with_tls(stream, session).map_err(socket_error)?;
-            t.handshake(&url.host, &self.sig.waker, deadline, &cancelled)?;
+            t.handshake(&url.host, self.sig.waker()?, deadline, &cancelled)?;
             t
         } else {
             Transport::new(stream).map_err(socket_error)?
@@ -456,7 +457,7 @@ impl Connection {
         }
         let link = Link::new(t, self.role, cfg.max_message, &up.leftover).with_deflate(agreed);
         self.link
-            .set(link)
+            .set(Box::new(link))
             .map_err(|_| Error::operation("ws_connect raced with itself"))?;
         if self.sig.is_cancelled() {
             // ws_close_handle ran while the link was being set up
@@ -478,6 +479,18 @@ impl Connection {
             what,
             payload,
         )
+    }
+
+    /// `ws_send_batch`: blocking handles only (an asynchronous handle already writes its
+    /// pending sends together).
+    pub fn send_batch(&self, pieces: &[(SendKind, &[u8])]) -> Result<()> {
+        if self.is_async() {
+            return Err(Error::operation(
+                "ws_send_batch is for blocking handles; on an asynchronous handle, call ws_send per message (pending sends are written together)",
+            ));
+        }
+        self.link("ws_send_batch", "OPEN and CLOSE_RECEIVED")?
+            .send_batch(&self.sig, &self.timeouts, pieces)
     }
 
     /// `ws_receive`.

@@ -12,7 +12,7 @@ use crate::error::{Error, Result, WS_ERROR_TIMEOUT};
 use crate::protocol::close::{CloseHandshake, State};
 use crate::protocol::frame::ControlPayload;
 use crate::protocol::frame::{self, Opcode};
-use crate::protocol::send::SendKind;
+use crate::protocol::send::{Planned, SendKind};
 
 const SEND_BUSY: &str =
     "another ws_send, ws_shutdown or ws_close is in progress on this handle; at most one sending call may run at a time";
@@ -27,6 +27,27 @@ impl Link {
 
     /// `ws_send`: one frame, returned once every byte is handed to the OS.
     pub fn send(&self, sig: &Signals, to: &Timeouts, what: SendKind, payload: &[u8]) -> Result<()> {
+        self.transmit(sig, to, &[(what, payload)], false)
+    }
+
+    /// `ws_send_batch`: every piece is checked first, then framed into the output buffer and
+    /// written with as few system calls as it allows.
+    pub fn send_batch(
+        &self,
+        sig: &Signals,
+        to: &Timeouts,
+        pieces: &[(SendKind, &[u8])],
+    ) -> Result<()> {
+        self.transmit(sig, to, pieces, true)
+    }
+
+    fn transmit(
+        &self,
+        sig: &Signals,
+        to: &Timeouts,
+        pieces: &[(SendKind, &[u8])],
+        batch: bool,
+    ) -> Result<()> {
         let _busy = Busy::take(&self.tx_busy, SEND_BUSY)?;
         sig.check()?;
         if !self.state().may_send() {
@@ -38,38 +59,35 @@ impl Link {
             // aborted (a protocol violation) while we waited for the sending side
             return Err(self.refuse("ws_send", "OPEN and CLOSE_RECEIVED"));
         }
-        let planned = tx.framer.plan(what, payload).map_err(Error::param)?;
-        tx.framer.commit(planned);
-        let result = if Link::compresses(&tx, &planned, payload.len()) {
-            self.send_compressed(&mut tx, sig, planned, payload, limit)
-        } else {
-            let mask = self.mask();
-            self.take_control(&mut tx.out); // queued pongs go out first, in the same write
-            frame::write_header(
-                &mut tx.out,
-                planned.opcode,
-                planned.fin,
-                payload.len() as u64,
-                mask,
-            );
-            if mask.is_none() && payload.len() >= TX_GATHER_MIN {
-                // unmasked (a server): the payload goes from the caller's buffer to the socket
-                let r = io::write_all2(
-                    &self.t,
-                    sig,
-                    &tx.out[tx.sent..],
-                    payload,
-                    limit,
-                    "the message",
-                    "WS_OPTION_SEND_TIMEOUT",
-                );
-                tx.out.clear();
-                tx.sent = 0;
-                r
-            } else {
-                self.write_pieces(&mut tx, sig, payload, mask, limit)
+        let (one, many);
+        let plans: &[Planned] = match pieces {
+            [(what, payload)] if !batch => {
+                // ws_send: no allocation
+                one = [tx.framer.plan(*what, payload).map_err(Error::param)?];
+                &one
+            }
+            _ => {
+                many = tx
+                    .framer
+                    .plan_batch(pieces.iter().copied())
+                    .map_err(|(i, e)| {
+                        Error::param(format!("element {i}: {e}; nothing was sent"))
+                    })?;
+                &many
             }
         };
+        // queued pongs go out first, in the same write (those queued meanwhile follow the
+        // batch: flush_queued below)
+        self.take_control(&mut tx.out);
+        let mut result = Ok(());
+        for (i, (planned, (_, payload))) in plans.iter().zip(pieces).enumerate() {
+            tx.framer.commit(*planned);
+            let last = i + 1 == pieces.len();
+            result = self.put_frame(&mut tx, sig, *planned, payload, limit, last);
+            if result.is_err() {
+                break;
+            }
+        }
         tx.trim();
         drop(tx);
         match result {
@@ -78,6 +96,50 @@ impl Link {
                 Ok(())
             }
             Err(e) => Err(self.fail_send(sig, e)),
+        }
+    }
+
+    /// Frames one planned piece into the output buffer. Small frames wait there for the
+    /// next ones unless `last` (or the buffer is full); large ones are written at once.
+    fn put_frame(
+        &self,
+        tx: &mut super::link::TxSide,
+        sig: &Signals,
+        planned: Planned,
+        payload: &[u8],
+        limit: Limit,
+        last: bool,
+    ) -> Result<()> {
+        if Link::compresses(tx, &planned, payload.len()) {
+            return self.send_compressed(tx, sig, planned, payload, limit);
+        }
+        let mask = self.mask();
+        frame::write_header(
+            &mut tx.out,
+            planned.opcode,
+            planned.fin,
+            payload.len() as u64,
+            mask,
+        );
+        if mask.is_none() && payload.len() >= TX_GATHER_MIN {
+            // unmasked (a server): the payload goes from the caller's buffer to the socket
+            let r = io::write_all2(
+                &self.t,
+                sig,
+                &tx.out[tx.sent..],
+                payload,
+                limit,
+                "the message",
+                "WS_OPTION_SEND_TIMEOUT",
+            );
+            tx.out.clear();
+            tx.sent = 0;
+            r
+        } else if !last && tx.out.len() + payload.len() < TX_CHUNK {
+            frame::append_masked(&mut tx.out, payload, mask, 0);
+            Ok(())
+        } else {
+            self.write_pieces(tx, sig, payload, mask, limit)
         }
     }
 
@@ -192,9 +254,9 @@ impl Link {
         // Take the receiving side: a ws_receive blocked on another thread returns
         // WS_ERROR_OPERATION_CANCELLED, and new ones are refused.
         self.closing.store(true, Ordering::SeqCst);
-        sig.waker.wake();
+        sig.wake();
         let mut rx = self.rx.lock();
-        sig.waker.drain();
+        sig.drain();
         sig.check()?;
 
         let result = (|| {

@@ -3,7 +3,7 @@
 use super::types::*;
 use super::{bytes, guard, non_null, with_conn};
 use crate::connection::Got;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::protocol::send::SendKind;
 use crate::protocol::MessageKind;
 
@@ -54,20 +54,98 @@ pub extern "C" fn ws_send(
 ) -> ws_error {
     guard(|| {
         with_conn(h, |c| {
-            let what = match buffer_type {
-                WS_BUFFER_BINARY_MESSAGE => SendKind::BinaryMessage,
-                WS_BUFFER_BINARY_FRAGMENT => SendKind::BinaryFragment,
-                WS_BUFFER_UTF8_MESSAGE => SendKind::TextMessage,
-                WS_BUFFER_UTF8_FRAGMENT => SendKind::TextFragment,
-                WS_BUFFER_CLOSE => {
-                    return Err(Error::param(
-                        "WS_BUFFER_CLOSE cannot be sent with ws_send: use ws_shutdown or ws_close",
-                    ))
-                }
-                other => return Err(Error::param(format!("{other} is not a WS_BUFFER_* type"))),
-            };
+            let what = send_kind(buffer_type)?;
             let payload = bytes(buf.cast(), len, "buf")?;
             c.send(what, payload)
+        })
+    })
+}
+
+/// The `ws_send` buffer type of a `WS_BUFFER_*` value.
+fn send_kind(buffer_type: u32) -> Result<SendKind> {
+    Ok(match buffer_type {
+        WS_BUFFER_BINARY_MESSAGE => SendKind::BinaryMessage,
+        WS_BUFFER_BINARY_FRAGMENT => SendKind::BinaryFragment,
+        WS_BUFFER_UTF8_MESSAGE => SendKind::TextMessage,
+        WS_BUFFER_UTF8_FRAGMENT => SendKind::TextFragment,
+        WS_BUFFER_CLOSE => {
+            return Err(Error::param(
+                "WS_BUFFER_CLOSE cannot be sent with ws_send: use ws_shutdown or ws_close",
+            ))
+        }
+        other => return Err(Error::param(format!("{other} is not a WS_BUFFER_* type"))),
+    })
+}
+
+/// One element of `ws_send_batch`: what one `ws_send` call would take.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ws_batch_item {
+    /// `WS_BUFFER_BINARY_MESSAGE`, `WS_BUFFER_BINARY_FRAGMENT`, `WS_BUFFER_UTF8_MESSAGE` or
+    /// `WS_BUFFER_UTF8_FRAGMENT`, as for `ws_send`.
+    pub buffer_type: u32,
+    /// The payload; may be NULL when `len` is 0.
+    pub buf: *const std::ffi::c_void,
+    /// The payload's length in bytes.
+    pub len: usize,
+}
+
+/// Sends `count` pieces from `items`, in order, as if by `count` calls of `ws_send`, but
+/// framed into one output buffer and handed to the OS with as few system calls as the socket
+/// allows (one for a batch of small messages), for blocking callers that send many small
+/// messages. Returns when every byte is handed to the OS. The rules of `ws_send` apply to
+/// the batch as a whole (states, one sending call at a time per handle, concurrent with a
+/// `ws_receive`, `WS_OPTION_SEND_TIMEOUT`, a fresh masking key per client frame) and to each
+/// element (its buffer type, fragments continuing the message the previous element or the
+/// previous `ws_send` left open, UTF-8 checked across fragments, `buf` NULL only with `len` 0).
+///
+/// All or nothing on a refused element: every element is checked before anything is written,
+/// and if one is refused the call returns `WS_ERROR_INVALID_PARAMETER` (the detail names the
+/// element's index), nothing is sent, and a message in progress stays open as it was. A
+/// failure while writing (timeout, transport) aborts the connection as it does for `ws_send`;
+/// then an unknown prefix of the batch may have reached the peer. `count` 0 is `WS_OK` and
+/// sends nothing (`items` may then be NULL).
+///
+/// Blocking handles only. An asynchronous handle (a status callback or a queue) already
+/// writes its pending `ws_send` calls together in one system call, and gets one
+/// `WS_CALLBACK_STATUS_WRITE_COMPLETE` per `ws_send`, as WinHTTP users expect; there
+/// `ws_send_batch` returns `WS_ERROR_INVALID_OPERATION` and sends nothing.
+///
+/// Returns `WS_OK`; `WS_ERROR_INVALID_HANDLE`; `WS_ERROR_INCORRECT_HANDLE_TYPE` for a
+/// listener or queue; `WS_ERROR_INVALID_PARAMETER` (nothing sent) for `items` NULL with a
+/// `count` above 0 or any refused element (a bad type, `buf` NULL with `len` > 0, a type that differs
+/// from the message in progress, invalid UTF-8); `WS_ERROR_INVALID_OPERATION` on an
+/// asynchronous handle, in other states than `WS_STATE_OPEN` and `WS_STATE_CLOSE_RECEIVED`,
+/// or while another sending call runs; `WS_ERROR_TIMEOUT` after `WS_OPTION_SEND_TIMEOUT`
+/// (aborted); `WS_ERROR_CONNECTION_ERROR` (aborted); `WS_ERROR_OPERATION_CANCELLED`.
+#[no_mangle]
+pub extern "C" fn ws_send_batch(
+    h: ws_handle,
+    items: *const ws_batch_item,
+    count: usize,
+) -> ws_error {
+    guard(|| {
+        with_conn(h, |c| {
+            let items: &[ws_batch_item] = if count == 0 {
+                &[]
+            } else {
+                non_null(items, "items")?;
+                if count > isize::MAX as usize / std::mem::size_of::<ws_batch_item>() {
+                    return Err(Error::param("count is impossibly large"));
+                }
+                // SAFETY: the caller promises `items` points to `count` elements that stay
+                // valid and unchanged for the call.
+                unsafe { std::slice::from_raw_parts(items, count) }
+            };
+            let mut pieces = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let at =
+                    |e: Error| Error::param(format!("element {i}: {}; nothing was sent", e.detail));
+                let what = send_kind(item.buffer_type).map_err(at)?;
+                pieces.push((what, bytes(item.buf.cast(), item.len, "buf").map_err(at)?));
+            }
+            c.send_batch(&pieces)
         })
     })
 }

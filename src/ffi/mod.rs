@@ -55,8 +55,9 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<()>) -> ws_error {
 
 /// Finds a connection handle's object and runs `f` on it. A panic inside aborts the connection.
 pub(crate) fn with_conn(h: ws_handle, f: impl FnOnce(&Connection) -> Result<()>) -> Result<()> {
-    let conn = handles::get(h)?.connection()?;
-    let result = catch_unwind(AssertUnwindSafe(|| f(&conn)));
+    let pinned = handles::pin(h)?; // no lock, no reference count: the call holds its slot
+    let conn = pinned.as_connection()?;
+    let result = catch_unwind(AssertUnwindSafe(|| f(conn)));
     match result {
         Ok(r) => r,
         Err(panic) => {

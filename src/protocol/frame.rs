@@ -1,9 +1,5 @@
-//! Frame headers (parsed and formatted by tungstenite's codec) and masking.
-
-use std::io::Cursor;
-
-use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
-use tungstenite::protocol::frame::FrameHeader;
+//! Frame headers (parsed and formatted here, checked against tungstenite's codec in tests) and
+//! masking.
 
 use super::Violation;
 
@@ -67,14 +63,15 @@ impl Opcode {
         matches!(self, Opcode::Close | Opcode::Ping | Opcode::Pong)
     }
 
-    fn to_tungstenite(self) -> OpCode {
+    /// The opcode's 4-bit value on the wire.
+    fn code(self) -> u8 {
         match self {
-            Opcode::Continue => OpCode::Data(Data::Continue),
-            Opcode::Text => OpCode::Data(Data::Text),
-            Opcode::Binary => OpCode::Data(Data::Binary),
-            Opcode::Close => OpCode::Control(Control::Close),
-            Opcode::Ping => OpCode::Control(Control::Ping),
-            Opcode::Pong => OpCode::Control(Control::Pong),
+            Opcode::Continue => 0x0,
+            Opcode::Text => 0x1,
+            Opcode::Binary => 0x2,
+            Opcode::Close => 0x8,
+            Opcode::Ping => 0x9,
+            Opcode::Pong => 0xA,
         }
     }
 }
@@ -97,39 +94,59 @@ pub struct Header {
 }
 
 /// Parses a frame header from the start of `input`. `Ok(None)` means more bytes are needed.
+/// Written by hand (RFC 6455 §5.2): it runs once per frame on the receive path.
+#[inline]
 pub fn parse_header(input: &[u8]) -> Result<Option<Header>, Violation> {
-    let mut cursor = Cursor::new(input);
-    let (hdr, len) = match FrameHeader::parse(&mut cursor) {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => return Ok(None),
-        Err(_) => return Err(Violation::protocol("the peer used a reserved opcode")),
+    let [b0, b1, ..] = *input else {
+        return Ok(None);
     };
-    if hdr.rsv2 || hdr.rsv3 {
+    // the whole header first, then its verdict (as tungstenite's codec did): a violation is
+    // reported once the header is complete, however the input was split
+    let masked = b1 & 0x80 != 0;
+    let ext = match b1 & 0x7F {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let n = 2 + ext + if masked { 4 } else { 0 };
+    if input.len() < n {
+        return Ok(None);
+    }
+    if b0 & 0x30 != 0 {
         return Err(Violation::protocol(
             "the peer set a reserved bit (RSV2 or RSV3) that no extension defines",
         ));
     }
+    let opcode = match b0 & 0x0F {
+        0x0 => Opcode::Continue,
+        0x1 => Opcode::Text,
+        0x2 => Opcode::Binary,
+        0x8 => Opcode::Close,
+        0x9 => Opcode::Ping,
+        0xA => Opcode::Pong,
+        _ => return Err(Violation::protocol("the peer used a reserved opcode")),
+    };
+    let len = match ext {
+        2 => u64::from(u16::from_be_bytes([input[2], input[3]])),
+        8 => u64::from_be_bytes(input[2..10].try_into().expect("8 bytes")),
+        _ => u64::from(b1 & 0x7F),
+    };
     if len > i64::MAX as u64 {
         return Err(Violation::protocol(
             "the peer sent a 64-bit frame length with the most significant bit set",
         ));
     }
-    let opcode = match hdr.opcode {
-        OpCode::Data(Data::Continue) => Opcode::Continue,
-        OpCode::Data(Data::Text) => Opcode::Text,
-        OpCode::Data(Data::Binary) => Opcode::Binary,
-        OpCode::Control(Control::Close) => Opcode::Close,
-        OpCode::Control(Control::Ping) => Opcode::Ping,
-        OpCode::Control(Control::Pong) => Opcode::Pong,
-        _ => return Err(Violation::protocol("the peer used a reserved opcode")),
-    };
+    let mask = masked.then(|| {
+        let k = &input[2 + ext..n];
+        [k[0], k[1], k[2], k[3]]
+    });
     Ok(Some(Header {
-        fin: hdr.is_final,
-        rsv1: hdr.rsv1,
+        fin: b0 & 0x80 != 0,
+        rsv1: b0 & 0x40 != 0,
         opcode,
-        mask: hdr.mask,
+        mask,
         len,
-        header_len: cursor.position() as usize,
+        header_len: n,
     }))
 }
 
@@ -147,16 +164,34 @@ pub fn write_header_rsv1(
     len: u64,
     mask: Option<[u8; 4]>,
 ) {
-    let hdr = FrameHeader {
-        is_final: fin,
-        rsv1,
-        rsv2: false,
-        rsv3: false,
-        opcode: opcode.to_tungstenite(),
-        mask,
-    };
-    hdr.format(len, out)
-        .expect("writing a frame header to a Vec cannot fail");
+    // written by hand (RFC 6455 §5.2): this runs once per frame on the send path
+    let mut h = [0u8; MAX_HEADER_LEN];
+    h[0] = (u8::from(fin) << 7) | (u8::from(rsv1) << 6) | opcode.code();
+    let masked = if mask.is_some() { 0x80 } else { 0 };
+    let mut n = 2;
+    if len < 126 {
+        h[1] = masked | len as u8;
+    } else if len <= u64::from(u16::MAX) {
+        h[1] = masked | 126;
+        h[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        n = 4;
+    } else {
+        h[1] = masked | 127;
+        h[2..10].copy_from_slice(&len.to_be_bytes());
+        n = 10;
+    }
+    if let Some(key) = mask {
+        h[n..n + 4].copy_from_slice(&key);
+        n += 4;
+    }
+    // a fixed-size copy (two moves) rather than a call to memmove for `n` bytes
+    let start = out.len();
+    out.reserve(MAX_HEADER_LEN);
+    for (d, b) in out.spare_capacity_mut()[..MAX_HEADER_LEN].iter_mut().zip(h) {
+        d.write(b);
+    }
+    // SAFETY: `reserve` made room for MAX_HEADER_LEN bytes and the loop initialised them.
+    unsafe { out.set_len(start + n) };
 }
 
 /// Appends a whole frame (header and payload, masked when `mask` is set) to `out`.
@@ -206,11 +241,9 @@ pub fn append_masked(out: &mut Vec<u8>, payload: &[u8], mask: Option<[u8; 4]>, o
 
 /// The masking key rotated to payload position `offset`, as 8 bytes and as a word.
 fn mask_key(mask: [u8; 4], offset: u64) -> ([u8; 8], u64) {
-    let phase = (offset % 4) as usize;
-    let mut key = [0u8; 8];
-    for (i, k) in key.iter_mut().enumerate() {
-        *k = mask[(phase + i) % 4];
-    }
+    // the key as a word, rotated by whole bytes (no per-byte loop)
+    let k = u32::from_le_bytes(mask).rotate_right(8 * (offset % 4) as u32);
+    let key = (u64::from(k) | (u64::from(k) << 32)).to_le_bytes();
     (key, u64::from_ne_bytes(key))
 }
 
@@ -279,6 +312,50 @@ mod tests {
                 // every proper prefix asks for more bytes
                 for cut in 0..out.len() {
                     assert_eq!(parse_header(&out[..cut]).unwrap(), None);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn headers_match_tungstenites_codec() {
+        use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+        use tungstenite::protocol::frame::FrameHeader;
+        let ops = [
+            (Opcode::Continue, OpCode::Data(Data::Continue)),
+            (Opcode::Text, OpCode::Data(Data::Text)),
+            (Opcode::Binary, OpCode::Data(Data::Binary)),
+            (Opcode::Close, OpCode::Control(Control::Close)),
+            (Opcode::Ping, OpCode::Control(Control::Ping)),
+            (Opcode::Pong, OpCode::Control(Control::Pong)),
+        ];
+        for (ours, theirs) in ops {
+            for len in [0u64, 1, 125, 126, 127, 65535, 65536, 1 << 33] {
+                for mask in [None, Some([9, 8, 7, 6])] {
+                    for (fin, rsv1) in [(false, false), (true, false), (true, true)] {
+                        let mut a = Vec::new();
+                        write_header_rsv1(&mut a, ours, fin, rsv1, len, mask);
+                        let mut b = Vec::new();
+                        let h = FrameHeader {
+                            is_final: fin,
+                            rsv1,
+                            rsv2: false,
+                            rsv3: false,
+                            opcode: theirs,
+                            mask,
+                        };
+                        h.format(len, &mut b).unwrap();
+                        assert_eq!(a, b, "{ours:?} {len} {mask:?} {fin} {rsv1}");
+                        let (parsed, plen) = FrameHeader::parse(&mut std::io::Cursor::new(&b[..]))
+                            .unwrap()
+                            .unwrap();
+                        let p = parse_header(&b).unwrap().unwrap();
+                        assert_eq!(
+                            (p.fin, p.rsv1, p.mask, p.len),
+                            (parsed.is_final, parsed.rsv1, parsed.mask, plen)
+                        );
+                        assert_eq!((p.opcode, p.header_len), (ours, b.len()));
+                    }
                 }
             }
         }

@@ -3,14 +3,24 @@
 use std::cell::RefCell;
 
 use rand::rngs::{StdRng, SysRng};
-use rand::{RngExt, SeedableRng, TryRng};
+use rand::{Rng, SeedableRng, TryRng};
+
+/// Keys drawn from the generator at once: one ChaCha block serves 16 frames, so a batch of
+/// small frames does not pay the generator's per-call overhead for each.
+const KEYS: usize = 16;
+
+struct Keys {
+    rng: StdRng,
+    bytes: [u8; 4 * KEYS],
+    next: usize,
+}
 
 thread_local! {
     // A ChaCha generator per thread, seeded from the OS. Reached with `try_with`: once the
     // thread's Rust thread-locals are gone (a `ws_send` from a pthread-key or C++
     // `thread_local` destructor), keys come straight from the OS instead, where rand's own
     // thread-local generator would panic.
-    static RNG: RefCell<Option<StdRng>> = const { RefCell::new(None) };
+    static RNG: RefCell<Option<Keys>> = const { RefCell::new(None) };
 }
 
 /// A fresh, unpredictable masking key.
@@ -18,9 +28,23 @@ pub fn mask_key() -> [u8; 4] {
     RNG.try_with(|cell| {
         let mut cell = cell.borrow_mut();
         if cell.is_none() {
-            *cell = StdRng::try_from_rng(&mut SysRng).ok();
+            *cell = StdRng::try_from_rng(&mut SysRng).ok().map(|rng| Keys {
+                rng,
+                bytes: [0; 4 * KEYS],
+                next: KEYS,
+            });
         }
-        cell.as_mut().map(|rng| rng.random::<[u8; 4]>())
+        cell.as_mut().map(|k| {
+            if k.next == KEYS {
+                k.rng.fill_bytes(&mut k.bytes);
+                k.next = 0;
+            }
+            let i = 4 * k.next;
+            k.next += 1;
+            let key = [k.bytes[i], k.bytes[i + 1], k.bytes[i + 2], k.bytes[i + 3]];
+            k.bytes[i..i + 4].fill(0); // a key once used is not kept
+            key
+        })
     })
     .ok()
     .flatten()

@@ -40,7 +40,7 @@ pub struct Planned {
 }
 
 /// Keeps track of a message being sent in fragments.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Framer {
     /// The message in progress and its UTF-8 state.
     message: Option<(MessageKind, Utf8Validator)>,
@@ -85,6 +85,24 @@ impl Framer {
         })
     }
 
+    /// Checks a batch of pieces, each continuing what the previous ones leave open, without
+    /// changing anything: all are accepted, or the index of the first refused one is returned
+    /// with the reason (and the message in progress stays exactly as it was).
+    pub fn plan_batch<'a>(
+        &self,
+        pieces: impl IntoIterator<Item = (SendKind, &'a [u8])>,
+    ) -> Result<Vec<Planned>, (usize, &'static str)> {
+        let pieces = pieces.into_iter();
+        let mut after = self.clone();
+        let mut plans = Vec::with_capacity(pieces.size_hint().0);
+        for (i, (what, payload)) in pieces.enumerate() {
+            let p = after.plan(what, payload).map_err(|e| (i, e))?;
+            after.commit(p);
+            plans.push(p);
+        }
+        Ok(plans)
+    }
+
     /// Records that a planned piece went on the wire.
     pub fn commit(&mut self, planned: Planned) {
         self.message = planned.after;
@@ -117,5 +135,45 @@ mod tests {
         let p = f.plan(SendKind::BinaryMessage, b"").unwrap();
         assert_eq!((p.opcode, p.fin), (Opcode::Binary, true));
         assert!(f.plan(SendKind::TextMessage, b"\xff").is_err());
+    }
+
+    #[test]
+    fn a_batch_is_checked_as_a_whole_and_continues_the_open_message() {
+        let mut f = Framer::default();
+        f.commit(f.plan(SendKind::TextFragment, b"\xe2").unwrap());
+        let ok: [(SendKind, &[u8]); 4] = [
+            (SendKind::TextFragment, b"\x82"),
+            (SendKind::TextMessage, b"\xac"),
+            (SendKind::BinaryFragment, b"a"),
+            (SendKind::BinaryMessage, b""),
+        ];
+        let plans = f.plan_batch(ok).unwrap();
+        let shape: Vec<_> = plans.iter().map(|p| (p.opcode, p.fin)).collect();
+        assert_eq!(
+            shape,
+            [
+                (Opcode::Continue, false),
+                (Opcode::Continue, true),
+                (Opcode::Binary, false),
+                (Opcode::Continue, true)
+            ]
+        );
+        // refused third element: the index, and the framer is untouched
+        let bad: [(SendKind, &[u8]); 3] = [
+            (SendKind::TextFragment, b"\x82"),
+            (SendKind::TextFragment, b"\xac"),
+            (SendKind::BinaryMessage, b"x"), // a binary piece inside the open text message
+        ];
+        let bad_utf8: [(SendKind, &[u8]); 2] = [
+            (SendKind::TextMessage, b"\x82\xac"),
+            (SendKind::TextMessage, b"\xff"),
+        ];
+        assert_eq!(f.plan_batch(bad).unwrap_err().0, 2);
+        assert_eq!(f.plan_batch(bad_utf8).unwrap_err().0, 1);
+        assert!(f.in_message());
+        assert_eq!(
+            f.plan(SendKind::TextMessage, b"\x82\xac").unwrap().opcode,
+            Opcode::Continue
+        );
     }
 }

@@ -29,14 +29,16 @@ use crate::protocol::keepalive::{Keepalive, Tick};
 use crate::protocol::recv::{Event, Receiver};
 use crate::protocol::send::{Framer, SendKind};
 use crate::protocol::{MessageKind, Role, Violation};
-use crate::transport::Transport;
+use crate::transport::{buffers, Transport};
 
-/// Outgoing frames are built in pieces of at most this many bytes (memory stays bounded
-/// whatever the message size).
-const TX_CHUNK: usize = 256 * 1024;
-/// An output buffer larger than this is released once written; smaller ones are kept for the
-/// next burst of small frames only while sends are pending.
-const TX_KEEP: usize = 16 * 1024;
+/// Outgoing frames are built in pieces of at most this many unwritten bytes, so that they fit
+/// a pooled buffer (memory stays bounded whatever the message size).
+const TX_CHUNK: usize = buffers::BUF_SIZE - 1024;
+/// A payload at least this large goes between the socket and the caller's buffer directly:
+/// a receive's (unless compressed), and an unmasked send's over plain TCP.
+const DIRECT_MIN: usize = 16 * 1024;
+/// Unread bytes up to this many are copied out of the loop's buffer; more keep it.
+const SMALL_LEFTOVER: usize = 1024;
 /// At most this many pongs wait; older ones are dropped (RFC 6455 §5.5.3).
 const MAX_QUEUED_PONGS: usize = 16;
 /// How long a client waits for the server's FIN after the close handshake (RFC 6455 §7.1.1).
@@ -115,8 +117,11 @@ pub struct SendOp {
     /// A (compressed) frame of it is framed already: the next one is a continuation.
     framed: bool,
     copied: usize,
-    /// The stream position after its last byte, once it is all framed.
+    /// The stream position after its last byte, once it is all framed (or, when `direct`,
+    /// written).
     end: Option<u64>,
+    /// Its payload goes from the caller's buffer to the socket, after its header.
+    direct: bool,
 }
 
 impl SendOp {
@@ -136,11 +141,13 @@ pub(super) struct Open {
     receiver: Receiver,
     framer: Framer,
     /// Our permessage-deflate compressor, when the handshake agreed it.
-    deflate: Option<Compressor>,
+    deflate: Option<Box<Compressor>>,
     pub(super) hs: CloseHandshake,
-    /// Bytes read but not yet fed to the receiver (after a receive completed mid-input).
-    leftover: Vec<u8>,
+    /// Bytes read but not yet fed to the receiver (after a receive completed mid-input):
+    /// `leftover[left_pos..left_end]`, in a pooled buffer or a small copy.
+    leftover: Option<Box<[u8]>>,
     left_pos: usize,
+    left_end: usize,
     /// Frames being written: `out[sent..]` is not on the wire yet; `base` is the stream
     /// position of `out[0]`.
     out: Vec<u8>,
@@ -150,11 +157,11 @@ pub(super) struct Open {
     ping: bool,
     keepalive: Keepalive,
     /// Our close frame, committed, not yet framed.
-    close_frame: Option<ControlPayload>,
+    close_frame: Option<Box<ControlPayload>>,
     close_end: Option<u64>,
     close_written: bool,
     /// A close frame held back because data was delivered first.
-    held_close: Option<ControlPayload>,
+    held_close: Option<Box<ControlPayload>>,
     close_deadline: Option<Instant>,
     /// Output has been waiting without progress since then.
     stalled_since: Option<Instant>,
@@ -183,10 +190,11 @@ impl Open {
             role,
             receiver,
             framer: Framer::default(),
-            deflate: deflate.map(Compressor::new),
+            deflate: deflate.map(|a| Box::new(Compressor::new(a))),
             hs: CloseHandshake::default(),
-            leftover: leftover.to_vec(),
+            leftover: (!leftover.is_empty()).then(|| leftover.into()),
             left_pos: 0,
+            left_end: leftover.len(),
             out: first_out,
             sent: 0,
             base: 0,
@@ -376,6 +384,7 @@ impl Session {
                 framed: false,
                 copied: 0,
                 end: None,
+                direct: false,
             })?;
             o.framer.commit(planned);
             Ok(())
@@ -415,7 +424,7 @@ impl Session {
             }
             p.start_closer(c)?;
             if o.hs.commit_close() {
-                o.close_frame = Some(payload);
+                o.close_frame = Some(Box::new(payload));
             }
             if c == Closer::Close {
                 o.close_deadline = close_timeout;
@@ -523,7 +532,8 @@ fn drive_open(
 
 /// Frames pending sends (and control frames at frame boundaries, and our close frame after
 /// the sends) into the output buffer, writes as much as the socket takes, and completes the
-/// sends that are on the wire.
+/// sends that are on the wire. A large unmasked payload goes from the caller's buffer straight
+/// to the socket (gathered with the frames before it), never through the output buffer.
 fn write_side(
     o: &mut Open,
     p: &mut Pending<RecvBuf, SendOp>,
@@ -535,41 +545,76 @@ fn write_side(
     }
     loop {
         frame_pending(o, p)?;
-        if o.sent == o.out.len() {
+        // at most one send goes out directly: the last thing after the output buffer
+        let direct = p.sends().iter().position(|s| s.direct && s.end.is_none());
+        if o.sent == o.out.len() && direct.is_none() {
             break;
         }
-        let before = o.sent;
-        while o.sent < o.out.len() {
-            match o.t.write(&o.out[o.sent..]) {
-                Ok(n) if n > 0 => o.sent += n,
+        let mut moved = false;
+        let mut blocked = false;
+        loop {
+            let unsent = o.out.len() - o.sent;
+            let step = match direct {
+                Some(i) => {
+                    let s = &p.sends()[i];
+                    let rest = &s.payload()[s.copied..];
+                    if unsent == 0 && rest.is_empty() {
+                        break;
+                    }
+                    o.t.write2(&o.out[o.sent..], rest)
+                }
+                None if unsent == 0 => break,
+                None => o.t.write(&o.out[o.sent..]),
+            };
+            match step {
+                Ok(n) if n > 0 => {
+                    moved = true;
+                    let framed = n.min(unsent);
+                    o.sent += framed;
+                    if let Some(i) = direct.filter(|_| n > framed) {
+                        // the output buffer is all out, and some of the payload after it
+                        o.base += (o.out.len() + n - framed) as u64;
+                        o.out.clear();
+                        o.sent = 0;
+                        let s = &mut p.sends()[i];
+                        s.copied += n - framed;
+                        if s.copied == s.len {
+                            s.end = Some(o.base);
+                        }
+                    }
+                }
                 Ok(_) => return Err(Failure(WS_ERROR_CONNECTION_ERROR)),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     *writable = false;
+                    blocked = true;
                     break;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(io_failed(e)),
             }
         }
-        if o.sent > before {
+        if moved {
             o.stalled_since = None;
         }
-        if o.sent < o.out.len() {
-            break; // the socket is full: wait for writability
-        }
-        o.base += o.out.len() as u64;
-        o.sent = 0;
-        if o.out.capacity() > TX_KEEP || p.sends().is_empty() {
-            o.out = Vec::new(); // an idle connection holds no output buffer
-        } else {
+        if o.sent == o.out.len() && o.sent > 0 {
+            o.base += o.out.len() as u64;
+            o.sent = 0;
             o.out.clear();
         }
+        if blocked {
+            break; // the socket is full: wait for writability
+        }
+    }
+    if o.out.is_empty() && p.sends().is_empty() {
+        // an idle connection holds no output buffer
+        buffers::give_vec(std::mem::take(&mut o.out));
     }
     let flushed = o.t.flush().map_err(io_failed)?;
     if !flushed {
         *writable = false;
     }
-    let unsent = o.sent < o.out.len() || !flushed;
+    let unsent =
+        o.sent < o.out.len() || p.sends().iter().any(|s| s.direct && s.end.is_none()) || !flushed;
     if unsent && o.stalled_since.is_none() {
         o.stalled_since = Some(now);
     }
@@ -599,11 +644,35 @@ fn write_side(
     Ok(())
 }
 
-/// Moves pending frames into the output buffer, at most [`TX_CHUNK`] unwritten bytes.
+/// Makes room in the output buffer: takes one from the pool, or drops the bytes already
+/// written so that the buffer does not grow past its room.
+fn room(o: &mut Open) {
+    if o.out.capacity() == 0 {
+        o.out = buffers::take_vec();
+    } else if o.sent > 0 {
+        o.out.drain(..o.sent);
+        o.base += o.sent as u64;
+        o.sent = 0;
+    }
+}
+
+/// Moves pending frames into the output buffer, at most [`TX_CHUNK`] unwritten bytes. Stops
+/// after the header of a send that goes out directly, until its payload is written.
 fn frame_pending(
     o: &mut Open,
     p: &mut Pending<RecvBuf, SendOp>,
 ) -> std::result::Result<(), Failure> {
+    if p.sends().iter().any(|s| s.direct && s.end.is_none()) {
+        return Ok(());
+    }
+    let nothing = o.pongs.is_empty()
+        && !o.ping
+        && o.close_frame.is_none()
+        && p.sends().iter().all(|s| s.end.is_some());
+    if nothing || o.out.len() - o.sent >= TX_CHUNK {
+        return Ok(());
+    }
+    room(o);
     loop {
         if o.out.len() - o.sent >= TX_CHUNK {
             return Ok(());
@@ -641,6 +710,10 @@ fn frame_pending(
                 // one key for the whole frame (compressed frames draw one each, below)
                 s.mask = o.mask();
                 frame::write_header(&mut o.out, s.opcode, s.fin, s.len as u64, s.mask);
+                s.direct = s.mask.is_none() && s.len >= DIRECT_MIN && !o.t.is_tls();
+                if s.direct {
+                    return Ok(()); // the payload follows the buffer, from the caller's memory
+                }
             }
         }
         if s.compress {
@@ -698,8 +771,42 @@ fn reader(o: &Open, p: &mut Pending<RecvBuf, SendOp>) -> Option<Reader> {
     None
 }
 
-/// Reads while someone wants bytes: the leftover of an earlier read first, then the socket
-/// through the loop's scratch buffer.
+/// What one read brought.
+enum Read {
+    /// This many bytes.
+    Got(usize),
+    /// Nothing now: the readiness flag is cleared.
+    Nothing,
+}
+
+/// One read from the socket into `buf`; the end of the stream is a failure unless the client
+/// was waiting for it (`Fin`).
+fn read_some(
+    o: &mut Open,
+    who: Reader,
+    readable: &mut bool,
+    buf: &mut [u8],
+) -> std::result::Result<Option<Read>, Failure> {
+    match o.t.read(buf) {
+        Ok(0) if who == Reader::Fin => {
+            o.fin_by = None;
+            o.teardown();
+            Ok(None)
+        }
+        Ok(0) => Err(Failure(WS_ERROR_CONNECTION_ERROR)),
+        Ok(n) => Ok(Some(Read::Got(n))),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+            *readable = false;
+            Ok(Some(Read::Nothing))
+        }
+        Err(e) if e.kind() == ErrorKind::Interrupted => read_some(o, who, readable, buf),
+        Err(e) => Err(io_failed(e)),
+    }
+}
+
+/// Reads while someone wants bytes: the leftover of an earlier read first, then the socket —
+/// a large payload straight into the caller's buffer, everything else through the loop's
+/// scratch buffer.
 fn read_side(
     o: &mut Open,
     p: &mut Pending<RecvBuf, SendOp>,
@@ -707,10 +814,11 @@ fn read_side(
     cx: &mut Cx<'_>,
 ) -> std::result::Result<(), Failure> {
     let mut drained = false; // fed the receiver once with no new input since the last read
+    let mut starved = false; // the leftover ends inside a frame header: the socket must add to it
     while let Some(who) = reader(o, p) {
         if who == Reader::User {
             if let Some(c) = o.held_close.take() {
-                peer_close(o, p, c);
+                peer_close(o, p, *c);
                 continue;
             }
         }
@@ -720,14 +828,14 @@ fn read_side(
             feed(o, p, who, &[])?;
             continue;
         }
-        if o.left_pos < o.leftover.len() {
-            let input = std::mem::take(&mut o.leftover);
-            let used = feed(o, p, who, &input[o.left_pos..])?;
+        if let Some(input) = if starved { None } else { o.leftover.take() } {
+            let (used, wants_more) = feed(o, p, who, &input[o.left_pos..o.left_end])?;
             o.left_pos += used;
-            if o.left_pos < input.len() {
-                o.leftover = input;
+            if o.left_pos < o.left_end {
+                o.leftover = Some(input);
+                starved = wants_more;
             } else {
-                o.left_pos = 0; // consumed: the buffer is freed
+                buffers::give(input); // consumed: back to the pool
             }
             continue;
         }
@@ -735,33 +843,77 @@ fn read_side(
             deliver_partial(p);
             return Ok(());
         }
-        let n = match o.t.read(cx.scratch) {
-            Ok(0) => {
-                if who == Reader::Fin {
-                    o.fin_by = None;
-                    o.teardown();
-                    return Ok(());
+        let direct = o.receiver.direct_len().min(usize::MAX as u64) as usize;
+        if who == Reader::User && direct >= DIRECT_MIN {
+            let r = p.receive().expect("a receive is pending");
+            let rest = r.rest();
+            let want = direct.min(rest.len());
+            if want >= DIRECT_MIN {
+                let n = match read_some(o, who, readable, &mut rest[..want])? {
+                    Some(Read::Got(n)) => n,
+                    Some(Read::Nothing) => {
+                        deliver_partial(p);
+                        return Ok(());
+                    }
+                    None => return Ok(()),
+                };
+                o.keepalive.seen_bytes(cx.now);
+                drained = false;
+                let r = p.receive().expect("a receive is pending");
+                let ev = o.receiver.accept_direct(&mut r.rest()[..n]);
+                match ev {
+                    Ok(Event::Data { n, kind, end }) => {
+                        on_data(p, n, kind, end);
+                    }
+                    Ok(_) => unreachable!("direct payload is always data"),
+                    Err(v) => return Err(violated(o, p, v)),
                 }
-                return Err(Failure(WS_ERROR_CONNECTION_ERROR));
+                continue;
             }
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                *readable = false;
+        }
+        // an incomplete frame header left over goes first in the scratch buffer, the socket's
+        // next bytes right after it
+        let head = match if starved { o.leftover.take() } else { None } {
+            Some(input) => {
+                let head = o.left_end - o.left_pos;
+                cx.scratch[..head].copy_from_slice(&input[o.left_pos..o.left_end]);
+                buffers::give(input);
+                head
+            }
+            None => 0,
+        };
+        let n = match read_some(o, who, readable, &mut cx.scratch[head..])? {
+            Some(Read::Got(n)) => head + n,
+            Some(Read::Nothing) => {
+                if head > 0 {
+                    o.leftover = Some(cx.scratch[..head].to_vec().into_boxed_slice());
+                    (o.left_pos, o.left_end) = (0, head);
+                }
                 deliver_partial(p);
                 return Ok(());
             }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_failed(e)),
+            None => return Ok(()),
         };
+        starved = false;
         o.keepalive.seen_bytes(cx.now);
         drained = false;
         if who == Reader::Fin {
             continue; // whatever the server sends after its close frame is dropped
         }
-        let used = feed(o, p, who, &cx.scratch[..n])?;
+        let (used, _) = feed(o, p, who, &cx.scratch[..n])?;
         if used < n {
-            o.leftover = cx.scratch[used..n].to_vec();
-            o.left_pos = 0;
+            // bytes for a later receive: a few are copied out; a burst keeps the loop's
+            // buffer, which takes a fresh one from the pool
+            o.leftover = Some(if n - used <= SMALL_LEFTOVER {
+                cx.scratch[used..n].to_vec().into_boxed_slice()
+            } else {
+                std::mem::replace(cx.scratch, buffers::take())
+            });
+            (o.left_pos, o.left_end) = if n - used <= SMALL_LEFTOVER {
+                (0, n - used)
+            } else {
+                (used, n)
+            };
         }
     }
     Ok(())
@@ -780,13 +932,32 @@ fn deliver_partial(p: &mut Pending<RecvBuf, SendOp>) {
     }
 }
 
-/// Feeds `input` to the receiver until the reader is satisfied; returns the bytes used.
+/// `n` more bytes of a message in the pending receive's buffer: it completes at the message's
+/// end or when its buffer is full. Returns whether it completed.
+fn on_data(p: &mut Pending<RecvBuf, SendOp>, n: usize, kind: MessageKind, end: bool) -> bool {
+    let Some(r) = p.receive() else { return false };
+    r.filled += n;
+    r.kind = kind;
+    if end || r.filled == r.len {
+        let c = Completion::Read {
+            bytes: r.filled,
+            buffer_type: buffer_type(kind, end),
+        };
+        p.finish_receive(c);
+        return true;
+    }
+    false
+}
+
+/// Feeds `input` to the receiver until the reader is satisfied; returns the bytes used, and
+/// whether it stopped for want of input (the rest, if any, is an incomplete frame header,
+/// which the receiver leaves to be fed again with the bytes that follow it).
 fn feed(
     o: &mut Open,
     p: &mut Pending<RecvBuf, SendOp>,
     who: Reader,
     input: &[u8],
-) -> std::result::Result<usize, Failure> {
+) -> std::result::Result<(usize, bool), Failure> {
     let mut pos = 0;
     let mut discard = [0u8; 4096];
     // a compressed message's output can outlast its input (the decompressor still holds some
@@ -805,19 +976,8 @@ fn feed(
         match ev {
             None => break,
             Some(Event::Data { n, kind, end }) => {
-                if who != Reader::User {
-                    continue;
-                }
-                let Some(r) = p.receive() else { continue };
-                r.filled += n;
-                r.kind = kind;
-                if end || r.filled == r.len {
-                    let c = Completion::Read {
-                        bytes: r.filled,
-                        buffer_type: buffer_type(kind, end),
-                    };
-                    p.finish_receive(c);
-                    return Ok(pos);
+                if who == Reader::User && on_data(p, n, kind, end) {
+                    return Ok((pos, false));
                 }
             }
             Some(Event::Ping(payload)) => {
@@ -830,16 +990,16 @@ fn feed(
             Some(Event::Close(c)) => {
                 let filled = p.receive().map_or(0, |r| r.filled);
                 if who == Reader::User && filled > 0 {
-                    o.held_close = Some(c);
+                    o.held_close = Some(Box::new(c));
                     deliver_partial(p);
                 } else {
                     peer_close(o, p, c);
                 }
-                return Ok(pos);
+                return Ok((pos, false));
             }
         }
     }
-    Ok(pos)
+    Ok((pos, true))
 }
 
 /// The peer's close frame: recorded, and a pending receive completes with `WS_BUFFER_CLOSE`.

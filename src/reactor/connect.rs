@@ -228,7 +228,7 @@ fn write_request(op: &mut Opening, writable: &mut bool, what: &str) -> Result<bo
 fn read_some(op: &mut Opening, readable: &mut bool, cx: &mut Cx<'_>) -> Result<Option<usize>> {
     let t = op.t.as_ref().expect("a transport while reading");
     loop {
-        return match t.read(cx.scratch) {
+        return match t.read(&mut cx.scratch[..]) {
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 *readable = false;

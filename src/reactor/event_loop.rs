@@ -18,14 +18,11 @@ use parking_lot::Mutex;
 use super::pending::Completion;
 use super::Binding;
 use crate::error::{Error, Result, WS_ERROR_INVALID_OPERATION, WS_ERROR_NOT_ENOUGH_MEMORY};
-use crate::transport::Waker;
+use crate::transport::{buffers, Waker};
 
 const WAKE: Token = Token(usize::MAX);
 const KICK: Token = Token(usize::MAX - 1);
 const TIMER: Token = Token(usize::MAX - 2);
-
-/// The size of the loop's read buffer, shared by every connection it drives.
-const SCRATCH: usize = 64 * 1024;
 
 /// Nobody drives the loop: a post must signal the fd.
 const IDLE: u8 = 0;
@@ -70,8 +67,9 @@ pub struct Cx<'a> {
     pub writable: bool,
     /// The time of this turn.
     pub now: Instant,
-    /// The loop's read buffer (64 KiB).
-    pub scratch: &'a mut [u8],
+    /// The loop's read buffer (a pooled one of `buffers::BUF_SIZE` bytes). A connection that
+    /// must keep unread bytes may take it, leaving a fresh one from the pool in its place.
+    pub scratch: &'a mut Box<[u8]>,
     out: &'a mut Vec<Delivery>,
     timers: &'a mut BinaryHeap<Reverse<(Instant, usize)>>,
     /// Set by the entry when it is finished: the loop forgets it.
@@ -105,7 +103,7 @@ struct Driver {
     poll: Poll,
     events: Events,
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
-    scratch: Vec<u8>,
+    scratch: Box<[u8]>,
     armed: Option<Instant>,
 }
 
@@ -138,6 +136,10 @@ pub struct Loop {
     waiting: AtomicBool,
     /// The queue handle was closed: a waiting `ws_queue_wait` returns.
     closed: AtomicBool,
+    /// `kick` is signalled and not yet drained. Only the thread in `ws_queue_wait` signals
+    /// and drains it, so this saves one `write` per `ws_queue_wait` that leaves completions
+    /// behind (a caller taking them one at a time) without any race.
+    kicked: AtomicBool,
 }
 
 fn no_loop(e: std::io::Error) -> Error {
@@ -186,7 +188,7 @@ impl Loop {
                 poll,
                 events: Events::with_capacity(256),
                 timers: BinaryHeap::new(),
-                scratch: Vec::new(),
+                scratch: Box::default(),
                 armed: None,
             }),
             registry,
@@ -199,6 +201,7 @@ impl Loop {
             bound: AtomicUsize::new(0),
             waiting: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
         }))
     }
 
@@ -278,8 +281,8 @@ impl Loop {
     pub fn turn(self: &Arc<Self>, timeout: Option<Duration>) {
         let mut d = self.driver.lock();
         let d = &mut *d;
-        if d.scratch.len() < SCRATCH {
-            d.scratch = vec![0; SCRATCH];
+        if d.scratch.is_empty() {
+            d.scratch = buffers::take();
         }
         let mut out = Vec::new();
         self.awake.store(ACTIVE, Ordering::SeqCst);
@@ -316,7 +319,10 @@ impl Loop {
         for (token, r, w) in ready {
             match token {
                 WAKE => self.waker.drain(),
-                KICK => self.kick.drain(),
+                KICK => {
+                    self.kicked.store(false, Ordering::Relaxed);
+                    self.kick.drain();
+                }
                 TIMER => {
                     let mut buf = [0u8; 8];
                     // SAFETY: reads 8 bytes into a live local buffer from our timerfd.
@@ -362,6 +368,15 @@ impl Loop {
                 if slot.take().is_some() {
                     e.free.push(token);
                 }
+            }
+            // A gone entry's deadlines stay in the heap until they fall due (a keepalive's is
+            // 30 s away): once they outnumber the live entries', drop those of free slots, so
+            // that connections that come and go leave nothing behind.
+            let live = e.slots.len() - e.free.len();
+            if d.timers.len() > 2 * live + 64 {
+                let slots = &e.slots;
+                d.timers
+                    .retain(|Reverse((_, t))| slots.get(*t).is_some_and(Option::is_some));
             }
         }
     }
@@ -474,7 +489,9 @@ impl Loop {
             let s = self.shared.lock();
             if !s.fifo.is_empty() || !s.posted.is_empty() {
                 // level-triggered: still something to do, so the fd stays readable
-                self.kick.wake();
+                if !self.kicked.swap(true, Ordering::Relaxed) {
+                    self.kick.wake();
+                }
             }
         }
         self.waiting.store(false, Ordering::SeqCst);

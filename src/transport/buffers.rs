@@ -1,7 +1,8 @@
-//! A process-wide pool of input buffers, shared by every connection: a connection takes one
-//! when a read needs it and gives it back as soon as it holds no unread bytes, so an idle
-//! connection holds none, and a busy one reuses a buffer that is already allocated and
-//! initialised (no allocation, no zeroing per message).
+//! A process-wide pool of I/O buffers, shared by every connection: a connection takes one
+//! when a read (or, in the asynchronous driver, a burst of frames to write) needs it and gives
+//! it back as soon as it holds no unread (or unwritten) bytes, so an idle connection holds
+//! none, and a busy one reuses a buffer that is already allocated and initialised (no
+//! allocation, no zeroing per message).
 
 use parking_lot::Mutex;
 
@@ -31,6 +32,24 @@ pub fn give(buf: Box<[u8]>) {
     }
 }
 
+/// An empty output buffer with room for [`BUF_SIZE`] bytes, from the pool.
+pub fn take_vec() -> Vec<u8> {
+    let mut v = take().into_vec();
+    v.clear();
+    v
+}
+
+/// Returns an output buffer taken with [`take_vec`] (one that grew past its room is freed).
+pub fn give_vec(mut v: Vec<u8>) {
+    if v.capacity() != BUF_SIZE {
+        return;
+    }
+    // SAFETY: a pooled buffer's BUF_SIZE bytes were all initialised when it was made (`take`),
+    // and bytes (no drop, no invalid values) stay initialised through `clear` and writes.
+    unsafe { v.set_len(BUF_SIZE) };
+    give(v.into_boxed_slice());
+}
+
 /// Bytes held by free buffers in the pool (not by any connection).
 pub fn pooled_bytes() -> usize {
     FREE.lock().len() * BUF_SIZE
@@ -56,5 +75,13 @@ mod tests {
         }
         assert!(FREE.lock().len() <= MAX_FREE);
         let _ = reused;
+        let mut v = take_vec();
+        assert_eq!((v.len(), v.capacity()), (0, BUF_SIZE));
+        v.extend_from_slice(b"frames");
+        give_vec(v);
+        let grown = take_vec();
+        give_vec(Vec::with_capacity(3 * BUF_SIZE)); // freed, not pooled
+        assert!(FREE.lock().iter().all(|b| b.len() == BUF_SIZE));
+        give_vec(grown);
     }
 }

@@ -1,7 +1,8 @@
-//! Name resolution and a non-blocking TCP connect, both bounded by a deadline and cancellable.
+//! Name resolution and a non-blocking TCP connect, both bounded by a deadline and cancellable;
+//! listening sockets.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -179,4 +180,35 @@ fn connect_one(
     }
     connect_finish(&sock, addr)?;
     Ok(sock)
+}
+
+/// How many connections the kernel queues for a listener before it is accepted from (capped
+/// by `net.core.somaxconn`): a burst of clients waits there instead of having its SYNs dropped
+/// and retried a second later (std's listeners queue 128).
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// A non-blocking listening socket on the first of `addrs` that binds (`SO_REUSEADDR` set,
+/// as std does).
+pub fn listen(addrs: &[SocketAddr]) -> io::Result<TcpListener> {
+    let mut last = None;
+    for addr in addrs {
+        let bound = (|| {
+            let s = Socket::new(
+                Domain::for_address(*addr),
+                Type::STREAM,
+                Some(Protocol::TCP),
+            )?;
+            s.set_reuse_address(true)?;
+            s.bind(&(*addr).into())?;
+            s.listen(LISTEN_BACKLOG)?;
+            s.set_nonblocking(true)?;
+            Ok(TcpListener::from(s))
+        })();
+        match bound {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on")))
 }

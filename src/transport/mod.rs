@@ -7,7 +7,9 @@ mod connect;
 pub mod tls;
 mod waker;
 
-pub use connect::{connect, connect_finish, connect_start, literal, lookup_on_thread, resolve};
+pub use connect::{
+    connect, connect_finish, connect_start, listen, literal, lookup_on_thread, resolve,
+};
 pub use waker::Waker;
 
 use std::io::{self, Read, Write};
@@ -106,7 +108,8 @@ pub fn wait_fd(
 /// non-blocking socket calls, never across a poll.
 pub struct Transport {
     sock: TcpStream,
-    tls: Option<Mutex<rustls::Connection>>,
+    /// Boxed: a plain connection does not carry a TLS session's kilobyte.
+    tls: Option<Box<Mutex<rustls::Connection>>>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -153,7 +156,7 @@ impl Transport {
     /// Wraps a stream in TLS (the handshake runs on first use, or in [`Transport::handshake`]).
     pub fn with_tls(sock: TcpStream, session: rustls::Connection) -> io::Result<Self> {
         let mut t = Transport::new(sock)?;
-        t.tls = Some(Mutex::new(session));
+        t.tls = Some(Box::new(Mutex::new(session)));
         Ok(t)
     }
 

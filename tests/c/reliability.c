@@ -314,9 +314,14 @@ static int emfile(void) {
     int fds[64], nfds = 0;
     int fd;
     while (nfds < 64 && (fd = open("/dev/null", O_RDONLY)) >= 0) fds[nfds++] = fd;
-    ws_handle h = 0;
-    expect(ws_open("ws://127.0.0.1:1/v", &h), WS_ERROR_OUT_OF_HANDLES, "ws_open at EMFILE");
-    expect(ws_listen("ws://127.0.0.1:0/v", &h), WS_ERROR_OUT_OF_HANDLES, "ws_listen at EMFILE");
+    /* a handle takes no descriptor until it connects (its socket) or first blocks (its
+       wake-up descriptor) */
+    ws_handle h = 0, l2 = 0;
+    expect(ws_open("ws://127.0.0.1:1/v", &h), WS_OK, "ws_open at EMFILE");
+    expect(ws_listen("ws://127.0.0.1:0/v", &l2), WS_ERROR_OUT_OF_HANDLES, "ws_listen at EMFILE");
+    expect(ws_connect(h), WS_ERROR_OUT_OF_HANDLES, "ws_connect of a handle opened at EMFILE");
+    expect_state(h, WS_STATE_NONE, "ws_connect of a handle opened at EMFILE");
+    expect(ws_close_handle(h), WS_OK, "ws_close_handle of a handle opened at EMFILE");
     expect(ws_connect(c), WS_ERROR_OUT_OF_HANDLES, "ws_connect at EMFILE");
     expect_state(c, WS_STATE_NONE, "ws_connect at EMFILE");
     char detail[256];

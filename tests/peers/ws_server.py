@@ -2,7 +2,7 @@
 """Independent WebSocket peer for wshandle's tests, built on `websockets` (asyncio).
 
 Usage:
-    ws_server.py --mode {echo,server-close,ping} [--deadline SECS]
+    ws_server.py --mode {echo,server-close,ping,seed} [--deadline SECS]
                  [--code N] [--reason STR]
 
 Binds 127.0.0.1 on an ephemeral port, prints ``PORT <n>`` on its own line,
@@ -16,6 +16,14 @@ Events are printed to stdout, one JSON object per line, flushed:
     {"event":"closed","rcvd_code":1000,"rcvd_reason":""}        (echo, ping)
     {"event":"closed","rcvd_code":1000,"rcvd_reason":"","sent_code":1001}
                                                                 (server-close)
+    {"event":"done","replies":33,"bytes":134217728,"rcvd_code":1000}  (seed)
+
+The seed mode is the server of seeds/003_708f1961e88b610b.txt on websockets' own protocol
+(framing, masking rules, ping and close answers): it counts the data bytes it receives, sends
+the text "Server got 4194304 bytes\n" per 4 MiB, and when the client's close frame arrives
+it first sends one last reply, "Server got <n> bytes\n", then lets websockets answer the
+close. websockets answers a close by itself before the application sees it, so the counting
+runs where the protocol processes each frame (a subclass of its Sans-I/O ServerProtocol).
 """
 
 import argparse
@@ -25,8 +33,13 @@ import os
 import sys
 import threading
 
-from websockets.asyncio.server import serve
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CLOSE, DATA_OPCODES
+from websockets.protocol import OPEN
+from websockets.server import ServerProtocol
+
+SEED_CHUNK = 4194304
 
 _print_lock = threading.Lock()
 
@@ -74,6 +87,32 @@ def closed_event(ws):
     }
 
 
+class SeedProtocol(ServerProtocol):
+    """websockets' server protocol with the seed server's counting at frame level."""
+
+    seed_count = seed_total = seed_replies = 0
+
+    def recv_frame(self, frame):
+        if frame.opcode in DATA_OPCODES:
+            self.seed_count += len(frame.data)
+            self.seed_total += len(frame.data)
+            while self.seed_count >= SEED_CHUNK:
+                self.send_text(f"Server got {SEED_CHUNK} bytes\n".encode())
+                self.seed_replies += 1
+                self.seed_count -= SEED_CHUNK
+        elif frame.opcode is CLOSE and self.state is OPEN:
+            # the last word, before websockets answers the close
+            self.send_text(f"Server got {self.seed_count} bytes\n".encode())
+            self.seed_replies += 1
+        super().recv_frame(frame)
+
+
+class SeedConnection(ServerConnection):
+    def __init__(self, protocol, *args, **kwargs):
+        protocol.__class__ = SeedProtocol
+        super().__init__(protocol, *args, **kwargs)
+
+
 async def echo_loop(ws):
     try:
         async for message in ws:
@@ -98,6 +137,17 @@ def make_handler(args):
             sent = ws.protocol.close_sent
             ev["sent_code"] = int(sent.code) if sent is not None else args.code
             emit(ev)
+
+        elif args.mode == "seed":
+            try:
+                async for _ in ws:  # (the replies are sent as the frames arrive)
+                    pass
+            except ConnectionClosed:
+                pass
+            rcvd = close_rcvd(ws)
+            p = ws.protocol
+            emit({"event": "done", "replies": p.seed_replies, "bytes": p.seed_total,
+                  "rcvd_code": None if rcvd is None else int(rcvd.code)})
 
         elif args.mode == "ping":
             ok = False
@@ -129,6 +179,7 @@ async def amain(args):
         compression=None,
         ping_interval=None,  # no unsolicited keepalive pings in tests
         ssl=tls,
+        create_connection=SeedConnection if args.mode == "seed" else None,
     ) as server:
         port = server.sockets[0].getsockname()[1]
         with _print_lock:
@@ -141,7 +192,7 @@ async def amain(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mode", required=True, choices=["echo", "server-close", "ping"])
+    p.add_argument("--mode", required=True, choices=["echo", "server-close", "ping", "seed"])
     p.add_argument("--deadline", type=float, default=60.0,
                    help="seconds after which the process exits by itself (default 60)")
     p.add_argument("--code", type=int, default=1001, help="close code for server-close (default 1001)")

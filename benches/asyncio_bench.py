@@ -191,14 +191,14 @@ def main() -> None:
             "scenario": scenario,
             "contender": name,
             "unit": unit,
-            "higher_is_better": higher,
             "median": statistics.median(vals),
-            "samples": vals,
+            "min": min(vals),
+            "max": max(vals),
         }
-        for (scenario, name, unit, higher), vals in samples.items()
+        for (scenario, name, unit, _), vals in samples.items()
     ]
     with open(out, "w") as f:
-        json.dump(rows, f, indent=1)
+        json.dump({"rounds": rounds, "results": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def machine():
 
 
 def fmt(v, unit):
-    if unit in ("msg/s",):
+    if unit in ("msg/s", "round trips/s"):
         return f"{v / 1e3:,.0f} k"
     if unit in ("bytes", "connections"):
         return f"{v:,.0f}"
@@ -104,6 +104,13 @@ def main():
         goal("Python batched 16 B sends vs websocket-client", med(b, "wshandle send_many") / med(b, "websocket-client (one call each)"), 5.0, basis="msg/s ratio, send_many of 64 vs one send_binary each")
     s = "Python round trip 16 B p50"
     goal("Python ping-pong vs a raw Python socket", med(s, "raw socket") / med(s, "wshandle"), 0.9, basis="rate ratio (raw latency / wshandle latency)")
+    for loop in ("asyncio", "uvloop"):
+        for s, what in ((f"asyncio echo 256 B ({loop})", "round trips/s ratio"),
+                        (f"asyncio send 16 B ({loop})", "msg/s ratio")):
+            if (s, "wshandle.asyncio") in rows:
+                w = med(s, "wshandle.asyncio")
+                goal(f"{s} vs picows", w / med(s, "picows"), 1.0, basis=what)
+                goal(f"{s} vs websockets", w / med(s, "websockets asyncio"), 2.0, basis=what)
     rtt = med("ping-pong 16 B p50", "wshandle")
     close_us = med("ws_close", "wshandle")
     goal("ws_close vs 2 round trips + 1 ms", close_us / (2 * rtt + 1000), 1.0, higher=False, basis=f"ws_close {close_us:.0f} µs, RTT {rtt:.1f} µs")

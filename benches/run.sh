@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark command: builds everything in release mode and measures, in one run, wshandle
-# against raw TCP, tungstenite, Boost.Beast and the Python clients on 127.0.0.1, and
+# against raw TCP, tungstenite, Boost.Beast and the Python clients (blocking, and asyncio:
+# picows, websockets, aiohttp; benches/asyncio_bench.py) on 127.0.0.1, and
 # compressed (permessage-deflate) JSON echoes against Node's ws, and the asynchronous mode
 # (benches/async_bench.py) against tokio-tungstenite and Node's ws, then writes
 # benches/results.md and benches/results.png.
@@ -40,7 +41,11 @@ cargo build --release --locked --quiet --manifest-path benches/async/Cargo.toml 
 NODE_PATH="$(bash scripts/setup-test-env.sh --print-node-path | tail -n 1)" \
     "$wsbench" --rounds "$rounds" --beast target/release/beast_client --out target/bench-rust.json
 "$python" benches/python_bench.py "$wsbench" "$rounds" target/bench-python.json
+# wshandle.asyncio against picows, websockets (asyncio) and aiohttp (benches/requirements.txt,
+# installed into the test venv, where the package and uvloop are)
+"$python" -m pip install -q -r benches/requirements.txt
+"$python" benches/asyncio_bench.py "$wsbench" "$rounds" target/bench-asyncio.json
 NODE_PATH="$(bash scripts/setup-test-env.sh --print-node-path | tail -n 1)" \
     "$python" benches/async_bench.py "$rounds" target/bench-async.json
 PEERS_PYTHON="$python" "$bench_venv/bin/python" benches/report.py target/bench-rust.json target/bench-python.json \
-    "bash benches/run.sh $rounds" target/bench-async.json
+    "bash benches/run.sh $rounds" target/bench-async.json target/bench-asyncio.json

@@ -45,6 +45,14 @@ nitpick_ignore = list(wshandle_docs.std_types()) + [
     ("py:class", "Data"),
     ("py:class", "BytesLike"),
     ("py:class", "Headers"),
+    # The type of wshandle.FROM_OPTION, recv's "use the connection's receive_timeout" default.
+    ("py:class", "_Default"),
+    ("py:class", "Handler"),
+    ("py:class", "Piece"),
+    # wshandle.asyncio's internals in its signatures (the per-loop queue, the blocking object)
+    ("py:class", "CompletionQueue"),
+    ("py:class", "_sync.WebSocket"),
+    ("py:class", "_sync.Listener"),
 ]
 default_role = "py:obj"  # the package's docstrings write `WebSocket.close` for references
 

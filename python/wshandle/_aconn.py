@@ -240,8 +240,17 @@ class WebSocket:
         else:
             data = self._copy(data)
             kind = 2 if text else 0
-        self._check_fragments()
-        await self._send(data, kind)
+        if self._fragment_broken or self._send_error is not None:
+            self._check_fragments()
+        # the common case inline (no second coroutine): the library takes it, no waiting
+        n = len(data)
+        rc = _ws_send(self._h, kind, data, n)
+        if rc != _IO_PENDING:
+            raise error_for(rc)
+        self._sends.append(data)
+        self._send_bytes += n
+        if self._send_bytes > _SEND_HIGH:
+            await self._drain()
 
     async def send_fragment(self, data: Union[str, bytes, bytearray, memoryview],
                             final: bool = False, *, text: Optional[bool] = None) -> None:
@@ -277,6 +286,9 @@ class WebSocket:
             ) from None
 
     def _check_fragments(self) -> None:
+        error = self._send_error
+        if error is not None:
+            raise error
         if self._fragment_broken:
             raise _refused(
                 "a fragmented message was interrupted by cancellation while a piece waited; "
@@ -284,9 +296,7 @@ class WebSocket:
             )
 
     async def _send(self, data: bytes, kind: int) -> None:
-        error = self._send_error
-        if error is not None:
-            raise error
+        self._check_fragments()
         n = len(data)
         rc = _ws_send(self._h, kind, data, n)
         if rc != _IO_PENDING:
@@ -294,11 +304,15 @@ class WebSocket:
         self._sends.append(data)
         self._send_bytes += n
         if self._send_bytes > _SEND_HIGH:
-            waiter = self._drain_waiter = self._loop.create_future()
-            try:
-                await waiter
-            finally:
-                self._drain_waiter = None
+            await self._drain()
+
+    async def _drain(self) -> None:
+        """Waits until the bytes waiting to be written are down to `_SEND_LOW`."""
+        waiter = self._drain_waiter = self._loop.create_future()
+        try:
+            await waiter
+        finally:
+            self._drain_waiter = None
 
     # ---- receiving ------------------------------------------------------------------------
 
@@ -343,8 +357,29 @@ class WebSocket:
             while True:
                 if self._rx_ready:
                     error, data, kind = self._rx_ready.popleft()
-                else:
+                elif self._rx_pending:
                     error, data, kind = await self._piece()
+                else:  # the common case inline: start the receive, wait for its piece
+                    buf = self._rbuf
+                    if buf is None:
+                        buf = self._rbuf = _b.ReceiveBuffer(_RBUF_SMALL)
+                    rc = _ws_receive(self._h, buf.addr, buf.size, None, None)
+                    if rc != _IO_PENDING:
+                        raise error_for(rc)
+                    self._rx_pending = True
+                    waiter = self._rx_waiter = self._loop.create_future()
+                    if self._sends:
+                        # sends posted in this tick: drive the queue now (it writes them and
+                        # reads what is there) instead of one more turn of the event loop
+                        self._q._ready()
+                    try:
+                        error, data, kind = await waiter
+                    except asyncio.CancelledError:
+                        if waiter.done() and not waiter.cancelled():
+                            self._rx_ready.appendleft(waiter.result())
+                        raise
+                    finally:
+                        self._rx_waiter = None
                 if error:
                     raise error_for_completion(error, _OP_RECEIVE)
                 parts = self._rx_parts

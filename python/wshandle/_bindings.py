@@ -20,7 +20,7 @@ from ctypes import addressof, c_char, c_char_p, c_size_t, c_uint16, c_uint32, c_
 
 TYPE_CHECKING = False  # `typing` costs more to import than the rest of the package
 if TYPE_CHECKING:
-    from typing import Any, Tuple
+    from typing import Any, List, Tuple
 
 __all__ = ["lib", "library_path"]
 
@@ -297,8 +297,8 @@ def batch_argument(messages: Any) -> Tuple[int, int, Any]:
     """(address of a ``ws_batch_item`` array, count, keep-alive) for ws_send_batch: each
     message whole, ``str`` as text and bytes-like as binary. The payloads are copied once into
     one buffer (one copy of small messages costs less than one ctypes object each)."""
-    parts = []
-    meta = []
+    parts: List[bytes] = []
+    meta: List[int] = []
     offset = 0
     for m in messages:
         t = type(m)
@@ -321,7 +321,7 @@ def batch_argument(messages: Any) -> Tuple[int, int, Any]:
         offset += n
     count = len(parts)
     blob = b"".join(parts)
-    base = ctypes.cast(blob, c_void_p).value or 0
+    base = ctypes.cast(blob, c_void_p).value or 0  # type: ignore[arg-type]
     if _WORDS:
         items: Any = _array.array("Q", meta)
         items[1::3] = _array.array("Q", map(base.__add__, items[1::3]))

@@ -81,7 +81,8 @@ fn a_refused_element_sends_nothing_and_keeps_the_open_message() {
     const B: u32 = WS_BUFFER_BINARY_MESSAGE;
     const T: u32 = WS_BUFFER_UTF8_MESSAGE;
     const TF: u32 = WS_BUFFER_UTF8_FRAGMENT;
-    let refusals: [(&[(u32, &[u8])], &str); 5] = [
+    type Pieces<'a> = &'a [(u32, &'a [u8])];
+    let refusals: [(Pieces, &str); 5] = [
         (&[(TF, b"c"), (B, b"x")], "element 1"), // a binary piece inside the open text
         (&[(T, b"c"), (B, b"x"), (T, b"\xff")], "element 2"), // invalid UTF-8
         (&[(T, b"\xe2")], "element 0"),          // a text message ending inside a code point

@@ -17,73 +17,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::asyncq::*;
-use common::raw::{self, report, rss_bytes, End, Frame, RawConn, RawServer};
+use common::raw::{self, report, rss_bytes, End, RawConn, RawServer};
 use common::*;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// What the raw peer saw after its script: the frames the library sent, and how it ended.
-struct PeerView {
-    frames: Vec<Frame>,
-    end: End,
-}
-
-/// Records the library's frames until the connection ends; answers its close frame (unless
-/// the peer closed first) and, playing the server, then closes TCP (RFC 6455 §7.1.1).
-fn record(mut c: RawConn, is_server: bool) -> PeerView {
-    let mut frames = Vec::new();
-    loop {
-        match c.read_frame() {
-            Ok(f) => {
-                let status = f.close_status();
-                frames.push(f);
-                if let Some(status) = status {
-                    if !c.closed {
-                        let _ = c.send_frame(raw::OP_CLOSE, true, &status.to_be_bytes());
-                    }
-                    if is_server {
-                        let _ = c.stream.shutdown(std::net::Shutdown::Write);
-                    }
-                }
-            }
-            Err(end) => return PeerView { frames, end },
-        }
-    }
-}
-
-/// What the peer does after the upgrade: hands the connection back to be recorded, or keeps
-/// it (None) when it reset it.
-type Script = Box<dyn Fn(RawConn) -> Option<RawConn> + Send + Sync>;
-
-/// An asynchronous handle (already open) and its raw peer's view, which arrives once the
-/// peer's connection has ended.
-struct Pair {
-    h: ws_handle,
-    role: &'static str,
-    view: mpsc::Receiver<PeerView>,
-    _server: Option<RawServer>,
-}
-
-impl Pair {
-    fn peer(&self) -> PeerView {
-        self.view
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the raw peer never finished")
-    }
-}
-
-fn run_script(script: &Script, c: RawConn, is_server: bool) -> PeerView {
-    match script(c) {
-        Some(c) => record(c, is_server),
-        None => PeerView {
-            frames: Vec::new(),
-            end: End::Reset,
-        },
-    }
 }
 
 /// The library in `server_role` or as a client, asynchronous through `q`, against a raw peer
@@ -172,11 +112,6 @@ fn refused_then_released(q: &Completions, h: ws_handle) {
     assert!(q.poll(4, 50).is_empty(), "nothing after HANDLE_CLOSING");
 }
 
-/// Bytes a peer in the other role would send: masked when the peer is a client.
-type Wire = fn(key: Option<[u8; 4]>) -> Vec<u8>;
-
-const KEY: [u8; 4] = [0x37, 0xFA, 0x21, 0x3D];
-
 /// The violations of tests/hostile.rs: (name, bytes, close status the peer must get,
 /// WS_OPTION_MAX_MESSAGE_SIZE).
 const VIOLATIONS: [(&str, Wire, u16, u64); 9] = [
@@ -260,9 +195,8 @@ fn protocol_violations(q: &Completions) {
             assert_eq!(state(h), WS_STATE_ABORTED, "{name} ({})", p.role);
             assert_eq!(close_status(h), (1006, vec![]), "{name}");
             let view = p.peer(); // the library closed TCP after its close frame
-            let closes: Vec<u16> = view.frames.iter().filter_map(Frame::close_status).collect();
             assert_eq!(
-                closes,
+                view.closes(),
                 vec![want_status],
                 "{name} ({}): the peer saw {:?}",
                 p.role,
@@ -361,8 +295,7 @@ fn slowloris_under_a_receive_timeout(q: &Completions) {
         assert_code!(ws_close(h, 1000, std::ptr::null(), 0), WS_ERROR_IO_PENDING);
         is(&q.next(), h, WS_CALLBACK_STATUS_CLOSE_COMPLETE);
         let view = p.peer();
-        let closes: Vec<u16> = view.frames.iter().filter_map(Frame::close_status).collect();
-        assert_eq!(closes, vec![1000]);
+        assert_eq!(view.closes(), vec![1000]);
         assert_code!(ws_close_handle(h), WS_OK);
         is(&q.next(), h, WS_CALLBACK_STATUS_HANDLE_CLOSING);
     }
@@ -468,8 +401,7 @@ fn a_ping_flood_from_a_peer_that_never_reads(q: &Completions) {
             .iter()
             .filter(|f| f.opcode == raw::OP_PONG)
             .count();
-        let closes: Vec<u16> = view.frames.iter().filter_map(Frame::close_status).collect();
-        assert_eq!(closes, vec![1000]);
+        assert_eq!(view.closes(), vec![1000]);
         assert_code!(ws_close_handle(h), WS_OK);
         is(&q.next(), h, WS_CALLBACK_STATUS_HANDLE_CLOSING);
         report(&format!(

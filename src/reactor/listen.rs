@@ -5,7 +5,7 @@
 //! queue until a `ws_accept` takes it, and then becomes an asynchronous connection whose
 //! first output is its 101.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,9 +20,12 @@ use crate::connection::{Handshaking, Listener, Progress, Ready};
 use crate::error::{Error, Result, WS_ERROR_TIMEOUT};
 use crate::protocol::Role;
 
-/// At most this many upgrades in progress or waiting for a `ws_accept`; beyond it, new
-/// connections wait in the kernel's backlog.
+/// At most this many valid upgrades wait for a `ws_accept`; beyond it, new connections wait
+/// in the kernel's backlog.
 const MAX_WAITING: usize = 1024;
+/// At most this many upgrades in progress: a new connection beyond it drops the oldest, so a
+/// flood of slow or silent clients cannot keep good ones out (as in the blocking listener).
+const MAX_UPGRADING: usize = 1024;
 /// How long the listener stops accepting after the process ran out of descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -32,7 +35,8 @@ struct LSt {
     readable: bool,
     posted: bool,
     registered: Option<i32>,
-    upgrading: HashSet<usize>,
+    /// Upgrades in progress, oldest first.
+    upgrading: VecDeque<Arc<Upgrade>>,
     ready: VecDeque<(Handshaking, Ready)>,
     accept_deadline: Option<Instant>,
     backoff: Option<Instant>,
@@ -67,7 +71,7 @@ impl AsyncListener {
                 readable: true,
                 posted: false,
                 registered: None,
-                upgrading: HashSet::new(),
+                upgrading: VecDeque::new(),
                 ready: VecDeque::new(),
                 accept_deadline: None,
                 backoff: None,
@@ -111,7 +115,7 @@ impl AsyncListener {
 
     fn finished_upgrade(&self, token: usize, ready: Option<(Handshaking, Ready)>) {
         let mut st = self.st.lock();
-        st.upgrading.remove(&token);
+        st.upgrading.retain(|u| u.token() != token);
         if let Some(r) = ready {
             if !st.pending.is_released() {
                 st.ready.push_back(r);
@@ -131,8 +135,8 @@ impl Driven for AsyncListener {
             if let Some(fd) = st.registered.take() {
                 cx.lp.deregister(fd);
             }
-            for t in st.upgrading.drain() {
-                cx.lp.post(Posted::Token(t)); // each sees the listener released and ends
+            for u in st.upgrading.drain(..) {
+                cx.lp.post(Posted::Token(u.token())); // each sees the listener released and ends
             }
             st.ready.clear();
             st.listener = None;
@@ -146,10 +150,16 @@ impl Driven for AsyncListener {
         if st.backoff.is_some_and(|b| cx.now >= b) {
             st.backoff = None;
         }
-        while st.readable
-            && st.backoff.is_none()
-            && st.upgrading.len() + st.ready.len() < MAX_WAITING
-        {
+        while st.readable && st.backoff.is_none() && st.ready.len() < MAX_WAITING {
+            if st.upgrading.len() >= MAX_UPGRADING {
+                // make room: the oldest upgrade in progress is dropped (its socket closes)
+                if let Some(old) = st.upgrading.pop_front() {
+                    if let Some(h) = old.h.lock().take() {
+                        cx.lp.deregister(h.raw_fd());
+                    }
+                    cx.lp.post(Posted::Token(old.token())); // it sees nothing left and ends
+                }
+            }
             match listener.take_one() {
                 Ok(Some(h)) => self.start_upgrade(st, h, cx),
                 Ok(None) => st.readable = false,
@@ -205,9 +215,10 @@ impl AsyncListener {
         entry.token.store(token, Ordering::SeqCst);
         if cx.lp.register(fd, token).is_err() {
             entry.h.lock().take();
+            cx.lp.post(Posted::Token(token)); // it sees nothing left and ends
             return;
         }
-        st.upgrading.insert(token);
+        st.upgrading.push_back(entry);
         cx.lp.post(Posted::Token(token)); // its request may be there already
     }
 }
@@ -217,6 +228,12 @@ struct Upgrade {
     listener: Arc<AsyncListener>,
     token: AtomicUsize,
     h: Mutex<Option<Handshaking>>,
+}
+
+impl Upgrade {
+    fn token(&self) -> usize {
+        self.token.load(Ordering::SeqCst)
+    }
 }
 
 impl Driven for Upgrade {

@@ -7,7 +7,7 @@ Needs the programs of benches/async (built into target/async-bench/release by ru
 Node's ws (NODE_PATH). All traffic on 127.0.0.1; contenders alternate order round by round.
 
 - async echo: 1,000 connections each sending a 64-byte binary message and waiting for its
-  echo, again and again, from one load generator (tokio-tungstenite clients on one thread,
+  echo, again and again (and, in a second run, 8 messages at a time), from one load generator (tokio-tungstenite clients on one thread,
   benches/async/src/bin/loadgen.rs), against wshandle's queue-mode server (one thread),
   a tokio-tungstenite server (multi-thread runtime) and Node's ws. Messages per second, and
   the server's CPU time per message (from /proc/PID/stat over the same window).
@@ -89,10 +89,10 @@ def run_json(argv):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def echo_load(server):
-    """The load generator's echo run against `server`: (messages/s, the server's CPU µs per
-    message over the same window)."""
-    argv = [f"{BIN}/loadgen", "echo", server.url, str(ECHO_CONNECTIONS), "64", str(ECHO_SECONDS)]
+def echo_load(server, depth):
+    """The load generator's echo run against `server`, each connection with `depth` messages
+    in flight: (messages/s, the server's CPU µs per message over the same window)."""
+    argv = [f"{BIN}/loadgen", "echo", server.url, str(ECHO_CONNECTIONS), "64", str(ECHO_SECONDS), str(depth)]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
         if p.stdout.readline().strip() != "window":
@@ -172,13 +172,14 @@ def main():
     for r in range(rounds):
         names = list(servers("echo"))
         order = names[r % len(names):] + names[: r % len(names)]
-        for name in order:
-            with servers("echo")[name]() as s:
-                rate, cpu_us = echo_load(s)
-            add("async echo 1,000 connections × 64 B", name, rate, "msg/s", True)
-            add("async echo server CPU per message", name, cpu_us, "µs", False)
-            print(f"round {r + 1} async echo {name}: {rate:,.0f} msg/s, server CPU {cpu_us:.2f} µs per message",
-                  flush=True)
+        for depth, label in ((1, ""), (8, ", 8 in flight")):
+            for name in order:
+                with servers("echo")[name]() as s:
+                    rate, cpu_us = echo_load(s, depth)
+                add(f"async echo 1,000 connections × 64 B{label}", name, rate, "msg/s", True)
+                add(f"async echo server CPU per message{label}", name, cpu_us, "µs", False)
+                print(f"round {r + 1} async echo{label} {name}: {rate:,.0f} msg/s, server CPU {cpu_us:.2f} µs "
+                      "per message", flush=True)
 
         with Server([f"{BIN}/tt_server", "sink"]) as sink:
             kinds = [("wshandle blocking ws_send", "blocking"), ("wshandle, 64 pending", "async")]

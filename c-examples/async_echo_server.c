@@ -7,10 +7,10 @@
  * completions. Each connection always has a receive pending; every piece it
  * receives is echoed with its type (the echo's copy lives until its
  * WRITE_COMPLETE), and the client's close status and reason are echoed back
- * with ws_close. After SECONDS (default 60) every handle is closed; the
- * program waits for each one's HANDLE_CLOSING (after which nothing more comes
- * for it and its memory may be freed), closes the queue, prints "served N
- * connections" and exits.
+ * with ws_close. It accepts permessage-deflate when a client offers it. After
+ * SECONDS (default 60) every handle is closed; the program waits for each
+ * one's HANDLE_CLOSING (after which nothing more comes for it and its memory
+ * may be freed), closes the queue, prints "served N connections" and exits.
  *
  * Usage: async_echo_server [URL] [SECONDS]   (URL default ws://127.0.0.1:0/)
  * Prints "listening on port N" first.
@@ -184,6 +184,9 @@ int main(int argc, char **argv)
     CHECK(ws_queue_create(&queue));
     CHECK(ws_listen(url, &listener));
     CHECK(ws_set_option(listener, WS_OPTION_COMPLETION_QUEUE, &queue, sizeof queue));
+    /* accept permessage-deflate when a client offers it, as echo_server.c does */
+    uint32_t on = 1;
+    CHECK(ws_set_option(listener, WS_OPTION_PERMESSAGE_DEFLATE, &on, sizeof on));
     open_handles = 1;
     uint32_t port = 0;
     size_t len = sizeof port;

@@ -7,6 +7,11 @@
 #
 #   bash scripts/autobahn.sh [both|server|client]     (default both)
 #
+# WSHANDLE_AUTOBAHN_DRIVER=queue|callback tests the asynchronous mode instead, with the same
+# cases: the server role against c-examples/async_echo_server.c (queue mode) or
+# async_callback_echo_server.c (callback mode), the client role with
+# c-examples/async_autobahn_client.c in that mode (scripts/autobahn-async.sh runs all four).
+#
 # Prints the results by outcome and section (scripts/autobahn/summary.py) and exits 1 when
 # any case FAILED in either role. Reports (index.json and HTML) land in
 # target/autobahn/{server,client}/.
@@ -21,10 +26,14 @@
 #                                            scripts/test.sh has just built)
 #   WSHANDLE_AUTOBAHN_CASES='"1.*", "7.*"'   the cases to run (default all but most of 12.*
 #                                            and 13.*, permessage-deflate: see below)
+#   WSHANDLE_AUTOBAHN_EXCLUDE='"12.1.10"'    cases to leave out (default none)
 #   WSHANDLE_AUTOBAHN_DEFLATE=full           run all of 12.* and 13.* too (about 30 minutes per
 #                                            role; set WSHANDLE_AUTOBAHN_LIMIT, seconds, to fit)
 #   WSHANDLE_AUTOBAHN_STRICT=1               also fail on NON-STRICT (and UNIMPLEMENTED)
 #   WSHANDLE_AUTOBAHN_VALGRIND=0             skip the client role's valgrind run
+#   WSHANDLE_AUTOBAHN_DRIVER=blocking|queue|callback   which driver's programs (default
+#                                            blocking; the valgrind run is the blocking
+#                                            client's)
 #   WSHANDLE_AUTOBAHN_OUT=DIR                reports and binaries there (default
 #                                            target/autobahn; separate runs need separate DIRs)
 #
@@ -39,6 +48,13 @@ case "$roles" in
   *) echo "usage: $0 [both|server|client]" >&2; exit 2 ;;
 esac
 profile=${WSHANDLE_AUTOBAHN_PROFILE:-debug}
+driver=${WSHANDLE_AUTOBAHN_DRIVER:-blocking}
+case "$driver" in
+  blocking) server_prog=echo_server; client_prog=autobahn_client; client_mode=(); suffix= ;;
+  queue) server_prog=async_echo_server; client_prog=async_autobahn_client; client_mode=(queue); suffix=-queue ;;
+  callback) server_prog=async_callback_echo_server; client_prog=async_autobahn_client; client_mode=(callback); suffix=-callback ;;
+  *) echo "WSHANDLE_AUTOBAHN_DRIVER must be blocking, queue or callback" >&2; exit 2 ;;
+esac
 cases=${WSHANDLE_AUTOBAHN_CASES:-'"*"'}
 out=${WSHANDLE_AUTOBAHN_OUT:-target/autobahn}
 venv=target/autobahn-venv
@@ -68,7 +84,7 @@ case "$profile" in
 esac
 lib="$PWD/target/$profile"
 mkdir -p "$out"
-for prog in echo_server autobahn_client; do
+for prog in "$server_prog" "$client_prog"; do
   cc -std=c11 -O1 -g -Wall -Wextra -Werror -pedantic -I include "c-examples/$prog.c" \
      -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
      -o "$out/$prog" -L "$lib" -lwshandle -lpthread -Wl,-rpath,"$lib"
@@ -106,7 +122,7 @@ reports=()
 # smallest and largest whole payloads (x.y.1: 16 bytes, x.y.10: 128 KiB), every parameter
 # set of 13 with the smallest (13.y.1), and 13.5.18 (128 KiB in 32 KiB fragments, a 9-bit
 # window, no context takeover).
-exclude=
+exclude=${WSHANDLE_AUTOBAHN_EXCLUDE:-}
 if [ "$cases" = '"*"' ]; then
   cases='"1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "8.*", "9.*", "10.*", "11.*"'
   # (a pattern with * matches by prefix, so these are listed one by one)
@@ -118,13 +134,13 @@ fi
 [ "${WSHANDLE_AUTOBAHN_DEFLATE:-slice}" = full ] && cases='"*"'
 
 if [ "$roles" != client ]; then
-  rm -rf "$out/server"
-  start_listening "$out/echo_server.log" 'listening on port \([0-9]*\)' \
-    "$out/echo_server" ws://127.0.0.1:0/ "$run_limit"
+  rm -rf "$out/server$suffix"
+  start_listening "$out/$server_prog.log" 'listening on port \([0-9]*\)' \
+    "$out/$server_prog" ws://127.0.0.1:0/ "$run_limit"
   server_pid=$pid
   cat > "$out/fuzzingclient.json" <<JSON
 {
-  "outdir": "./$out/server",
+  "outdir": "./$out/server$suffix",
   "servers": [{"agent": "wshandle", "url": "ws://127.0.0.1:$port"}],
   "cases": [$cases],
   "exclude-cases": [$exclude],
@@ -135,18 +151,18 @@ JSON
   timeout "$run_limit" "$venv/bin/wstest" -m fuzzingclient -s "$out/fuzzingclient.json" \
     > "$out/wstest.log" 2>&1 || { echo "autobahn: wstest failed, see $out/wstest.log" >&2; tail "$out/wstest.log" >&2; exit 1; }
   if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "autobahn: echo_server died during the run:" >&2
-    cat "$out/echo_server.log" >&2
+    echo "autobahn: $server_prog died during the run:" >&2
+    cat "$out/$server_prog.log" >&2
     exit 1
   fi
   kill "$server_pid"
   wait "$server_pid" 2>/dev/null || true
-  echo "autobahn: server role ran in $(( $(date +%s) - t0 )) s"
-  reports+=("server=$out/server/index.json")
+  echo "autobahn: server role ($server_prog) ran in $(( $(date +%s) - t0 )) s"
+  reports+=("server$suffix=$out/server$suffix/index.json")
 fi
 
 # Runs the client role: "$1" is a label and report directory name, "$2" the cases to exclude,
-# the rest the command that runs autobahn_client (its URL and agent are appended).
+# the rest the command that runs the client program (its URL, agent and mode are appended).
 run_client() {
   local label=$1 excluded=$2; shift 2
   rm -rf "${out:?}/$label"
@@ -163,8 +179,8 @@ JSON
     "$venv/bin/python" scripts/autobahn/fuzzingserver.py "$out/fuzzingserver-$label.json" "$run_limit"
   local fuzz_pid=$pid t0
   t0=$(date +%s)
-  if ! timeout "$run_limit" "$@" "ws://127.0.0.1:$port" wshandle > "$out/$label.log" 2>&1; then
-    echo "autobahn: autobahn_client ($label) failed (a sanitizer or valgrind report, or the fuzzingserver vanished):" >&2
+  if ! timeout "$run_limit" "$@" "ws://127.0.0.1:$port" wshandle "${client_mode[@]}" > "$out/$label.log" 2>&1; then
+    echo "autobahn: $client_prog ($label) failed (a sanitizer or valgrind report, or the fuzzingserver vanished):" >&2
     tail -n 40 "$out/$label.log" >&2
     exit 1
   fi
@@ -175,11 +191,11 @@ JSON
 }
 
 if [ "$roles" != server ]; then
-  run_client client "$exclude" "$out/autobahn_client"
+  run_client "client$suffix" "$exclude" "$out/$client_prog"
   # The same client under valgrind memcheck (a plain -g build), all but the performance
   # section 9 (16 MiB messages are slow under valgrind): it must find no error and no
   # definite or indirect leak. WSHANDLE_AUTOBAHN_VALGRIND=0 skips it.
-  if [ "${WSHANDLE_AUTOBAHN_VALGRIND:-1}" = 1 ]; then
+  if [ "${WSHANDLE_AUTOBAHN_VALGRIND:-1}" = 1 ] && [ "$driver" = blocking ]; then
     cc -std=c11 -O1 -g -Wall -Wextra -Werror -pedantic -I include c-examples/autobahn_client.c \
        -o "$out/autobahn_client_valgrind" -L "$lib" -lwshandle -lpthread -Wl,-rpath,"$lib"
     # (and of the compression sections only the small messages: zlib is slow under valgrind)

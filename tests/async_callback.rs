@@ -3,7 +3,7 @@
 //! as callbacks), one completion at a time per handle, never re-entrantly.
 
 mod common;
-use common::asyncq::{zeroed, Queue};
+use common::asyncq::Queue;
 use common::*;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -104,7 +104,7 @@ fn handle(h: ws_handle, ctx: *mut c_void, status: u32, info: *mut c_void, len: u
             // SAFETY: just allocated; freed only at HANDLE_CLOSING
             start_receive(c, unsafe { &mut *conn });
             // a callback must not block its I/O thread in ws_queue_wait
-            let mut out = [zeroed(); 1];
+            let mut out = [ws_completion::default(); 1];
             let mut n = 9;
             let q = QUEUE.load(std::sync::atomic::Ordering::SeqCst);
             let code = ws_queue_wait(q, out.as_mut_ptr(), 1, &mut n, 0);

@@ -363,7 +363,7 @@ fn handle_closing_for_an_idle_handle_and_queue_close_rules() {
     assert_code!(ws_connect(q.queue_handle()), WS_ERROR_INCORRECT_HANDLE_TYPE);
     let c2 = open("ws://127.0.0.1:1/");
     let mut n = 0;
-    let mut rec = [zeroed(); 1];
+    let mut rec = [ws_completion::default(); 1];
     assert_code!(
         ws_queue_wait(c2, rec.as_mut_ptr(), 1, &mut n, 0),
         WS_ERROR_INCORRECT_HANDLE_TYPE
@@ -476,7 +476,7 @@ fn the_queue_fd_is_level_triggered_and_wakes_for_deadlines() {
     });
     wait_blocked(tid_rx.recv().unwrap());
     let mut n = 7;
-    let mut rec = [zeroed(); 1];
+    let mut rec = [ws_completion::default(); 1];
     assert_code!(
         ws_queue_wait(q.queue_handle(), rec.as_mut_ptr(), 1, &mut n, 0),
         WS_ERROR_INVALID_OPERATION
@@ -753,26 +753,8 @@ fn a_frame_header_split_across_reads_after_a_completed_receive(q: &Completions) 
         );
         assert_eq!(&buf[..m.len()], m);
     }
-    assert_code!(receive(c, &mut buf), WS_ERROR_IO_PENDING);
-    assert_code!(
-        send(c, WS_BUFFER_BINARY_MESSAGE, b"more"),
-        WS_ERROR_IO_PENDING
-    );
-    let got = q.take(2);
-    io(
-        &got[0],
-        c,
-        WS_CALLBACK_STATUS_WRITE_COMPLETE,
-        4,
-        WS_BUFFER_BINARY_MESSAGE,
-    );
-    io(
-        &got[1],
-        c,
-        WS_CALLBACK_STATUS_READ_COMPLETE,
-        4,
-        WS_BUFFER_UTF8_MESSAGE,
-    );
+    let more = (WS_BUFFER_BINARY_MESSAGE, &b"more"[..]);
+    send_then_receive(q, c, &mut buf, more, (4, WS_BUFFER_UTF8_MESSAGE));
     assert_eq!(&buf[..4], b"four");
     assert_code!(ws_close(c, 1000, std::ptr::null(), 0), WS_ERROR_IO_PENDING);
     is(&q.next(), c, WS_CALLBACK_STATUS_CLOSE_COMPLETE);

@@ -433,7 +433,7 @@ fn child_scale_server() {
     let mut open = 0u64;
     let mut served = 0u64;
     let mut stdin = BufReader::new(std::io::stdin());
-    let mut out = vec![zeroed(); 256];
+    let mut out = vec![ws_completion::default(); 256];
     loop {
         assert!(Instant::now() < until, "the server's deadline passed");
         let mut fds = [

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::asyncq::{self, Completions};
+use common::asyncq;
 use common::*;
 
 fn item(buffer_type: u32, data: &[u8]) -> ws_batch_item {
@@ -78,44 +78,21 @@ fn a_refused_element_sends_nothing_and_keeps_the_open_message() {
     let h = connect(&peer.url("/batch"));
     set_u32(h, WS_OPTION_RECEIVE_TIMEOUT, 10_000);
     assert_code!(send(h, WS_BUFFER_UTF8_FRAGMENT, b"ab"), WS_OK);
-    let refusals: [(Vec<ws_batch_item>, &str); 5] = [
-        // a binary piece inside the open text message
-        (
-            vec![
-                item(WS_BUFFER_UTF8_FRAGMENT, b"c"),
-                item(WS_BUFFER_BINARY_MESSAGE, b"x"),
-            ],
-            "element 1",
-        ),
-        // invalid UTF-8 in the third element
-        (
-            vec![
-                item(WS_BUFFER_UTF8_MESSAGE, b"c"),
-                item(WS_BUFFER_BINARY_MESSAGE, b"x"),
-                item(WS_BUFFER_UTF8_MESSAGE, b"\xff"),
-            ],
-            "element 2",
-        ),
-        // a text message that ends inside a code point
-        (vec![item(WS_BUFFER_UTF8_MESSAGE, b"\xe2")], "element 0"),
-        // WS_BUFFER_CLOSE and an unknown type
-        (
-            vec![
-                item(WS_BUFFER_UTF8_MESSAGE, b"c"),
-                item(WS_BUFFER_CLOSE, b""),
-            ],
-            "element 1",
-        ),
-        (
-            vec![
-                item(WS_BUFFER_UTF8_MESSAGE, b"c"),
-                item(WS_BUFFER_UTF8_MESSAGE, b"d"),
-                item(WS_BUFFER_UTF8_MESSAGE, b"e"),
-                item(9, b"x"),
-            ],
-            "element 3",
-        ),
+    const B: u32 = WS_BUFFER_BINARY_MESSAGE;
+    const T: u32 = WS_BUFFER_UTF8_MESSAGE;
+    const TF: u32 = WS_BUFFER_UTF8_FRAGMENT;
+    type Pieces<'a> = &'a [(u32, &'a [u8])];
+    let refusals: [(Pieces, &str); 5] = [
+        (&[(TF, b"c"), (B, b"x")], "element 1"), // a binary piece inside the open text
+        (&[(T, b"c"), (B, b"x"), (T, b"\xff")], "element 2"), // invalid UTF-8
+        (&[(T, b"\xe2")], "element 0"),          // a text message ending inside a code point
+        (&[(T, b"c"), (WS_BUFFER_CLOSE, b"")], "element 1"),
+        (&[(T, b"c"), (T, b"d"), (T, b"e"), (9, b"x")], "element 3"), // an unknown type
     ];
+    let refusals = refusals.map(|(pieces, which)| {
+        let items: Vec<_> = pieces.iter().map(|(t, d)| item(*t, d)).collect();
+        (items, which)
+    });
     for (items, which) in &refusals {
         assert_code!(batch(h, items), WS_ERROR_INVALID_PARAMETER);
         let detail = last_error();
@@ -181,13 +158,34 @@ fn handle_kinds_and_states() {
     );
 }
 
+/// The next completion from queue `q` (10 s at most).
+fn next_completion(q: ws_handle) -> ws_completion {
+    let mut c = ws_completion::default();
+    let mut n = 0;
+    assert_code!(ws_queue_wait(q, &mut c, 1, &mut n, 10_000), WS_OK);
+    assert_eq!(n, 1);
+    c
+}
+
 #[test]
 fn asynchronous_handles_refuse_a_batch_and_stay_usable() {
     let (port, server) = asyncq::blocking_server(|s| {
         assert_eq!(recv_message(s), (b"one".to_vec(), WS_BUFFER_BINARY_MESSAGE));
     });
-    let q = Completions::queue();
-    let c = asyncq::async_client(&q, port);
+    let mut q = 0;
+    assert_code!(ws_queue_create(&mut q), WS_OK);
+    let c = open(&format!("ws://127.0.0.1:{port}/"));
+    assert_code!(
+        ws_set_option(c, WS_OPTION_COMPLETION_QUEUE, (&q as *const u64).cast(), 8),
+        WS_OK
+    );
+    // before the connect, too
+    assert_code!(
+        batch(c, &[item(WS_BUFFER_BINARY_MESSAGE, b"x")]),
+        WS_ERROR_INVALID_OPERATION
+    );
+    assert_code!(ws_connect(c), WS_ERROR_IO_PENDING);
+    asyncq::is(&next_completion(q), c, WS_CALLBACK_STATUS_CONNECT_COMPLETE);
     assert_code!(
         batch(c, &[item(WS_BUFFER_BINARY_MESSAGE, b"x")]),
         WS_ERROR_INVALID_OPERATION
@@ -198,7 +196,7 @@ fn asynchronous_handles_refuse_a_batch_and_stay_usable() {
         WS_ERROR_IO_PENDING
     );
     asyncq::io(
-        &q.next(),
+        &next_completion(q),
         c,
         WS_CALLBACK_STATUS_WRITE_COMPLETE,
         3,
@@ -206,8 +204,8 @@ fn asynchronous_handles_refuse_a_batch_and_stay_usable() {
     );
     server.join().unwrap();
     ws_close_handle(c);
-    asyncq::is(&q.next(), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
-    assert_code!(ws_close_handle(q.queue_handle()), WS_OK);
+    asyncq::is(&next_completion(q), c, WS_CALLBACK_STATUS_HANDLE_CLOSING);
+    assert_code!(ws_close_handle(q), WS_OK);
 }
 
 #[test]

@@ -195,11 +195,19 @@ fn async_epoll_against_websockets() {
     );
 }
 
-/// The queue-mode echo server with several clients at once: the C echo client, the epoll
-/// client, and blocking clients of this process.
+/// The asynchronous echo servers, queue mode and callback mode, with several clients at once:
+/// the C echo client, the epoll client, and blocking clients of this process.
 #[test]
 fn async_echo_server_with_many_clients() {
-    let server = CServer::start("async_echo_server", &["ws://127.0.0.1:0/", "5"]);
+    for program in ["async_echo_server", "async_callback_echo_server"] {
+        echo_server_with_many_clients(program);
+    }
+}
+
+/// `program` (an echo server) serves six clients at once, with small and 3 MiB messages,
+/// and the echo and epoll examples.
+fn echo_server_with_many_clients(program: &str) {
+    let server = CServer::start(program, &["ws://127.0.0.1:0/", "5"]);
     let url = server.url("/");
     let threads: Vec<_> = (0..6)
         .map(|i| {

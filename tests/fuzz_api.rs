@@ -1,6 +1,7 @@
-//! Fuzzing the C API: random sequences of calls — ws_send, ws_receive, ws_shutdown, ws_close,
-//! ws_close_handle, ws_connect, the options and queries — with random arguments, bad ones
-//! included (NULLs, zero lengths, unknown buffer types and options, wrong value sizes,
+//! Fuzzing the C API: random sequences of calls — ws_send (or a ws_send_batch of one),
+//! ws_receive, ws_shutdown, ws_close, ws_close_handle, ws_connect, the options and queries —
+//! with random arguments, bad ones included (NULLs, zero lengths, unknown buffer types and
+//! options, wrong value sizes,
 //! unsendable statuses, reasons too long or not UTF-8, mixed fragment types, stale handles),
 //! on connections in both roles against a scripted raw peer that echoes, pings, closes,
 //! stays silent, breaks the protocol or drops TCP at random moments.
@@ -371,9 +372,21 @@ impl Driver {
         } else {
             payload.as_ptr().cast()
         };
-        let code = ws_send(self.h, ty, ptr, payload.len());
+        // a batch of one follows exactly ws_send's rules
+        let batched = self.rng.chance(1, 4);
+        let code = if batched {
+            let item = ws_batch_item {
+                buffer_type: ty,
+                buf: ptr,
+                len: payload.len(),
+            };
+            ws_send_batch(self.h, &item, 1)
+        } else {
+            ws_send(self.h, ty, ptr, payload.len())
+        };
         let call = format!(
-            "ws_send(type {ty}, {} bytes{}{})",
+            "{}(type {ty}, {} bytes{}{})",
+            if batched { "ws_send_batch" } else { "ws_send" },
             payload.len(),
             if null { ", NULL" } else { "" },
             if invalid_utf8 { ", invalid UTF-8" } else { "" }

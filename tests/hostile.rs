@@ -15,68 +15,8 @@ use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::raw::{self, report, End, Frame, RawConn, RawServer};
+use common::raw::{self, report, End, RawConn, RawServer};
 use common::*;
-
-/// What the raw peer saw after its script: the frames the library sent, and how it ended.
-#[derive(Debug)]
-struct PeerView {
-    frames: Vec<Frame>,
-    end: End,
-}
-
-impl PeerView {
-    /// The statuses of the close frames the peer received.
-    fn closes(&self) -> Vec<u16> {
-        self.frames.iter().filter_map(Frame::close_status).collect()
-    }
-}
-
-/// Records frames from the library until the connection ends. The library's close frame is
-/// answered (its status echoed) unless the peer already sent one; a peer playing the server
-/// then closes TCP, as RFC 6455 §7.1.1 asks.
-fn record(c: &mut RawConn, is_server: bool) -> PeerView {
-    let mut frames = Vec::new();
-    loop {
-        match c.read_frame() {
-            Ok(f) => {
-                let status = f.close_status();
-                frames.push(f);
-                if let Some(status) = status {
-                    if !c.closed {
-                        let _ = c.send_frame(raw::OP_CLOSE, true, &status.to_be_bytes());
-                    }
-                    if is_server {
-                        let _ = c.stream.shutdown(std::net::Shutdown::Write);
-                    }
-                }
-            }
-            Err(end) => return PeerView { frames, end },
-        }
-    }
-}
-
-/// What the peer does after the upgrade; it hands the connection back to go on recording,
-/// or keeps it (None) when it has reset or left.
-type Script = Box<dyn Fn(RawConn) -> Option<RawConn> + Send + Sync>;
-
-/// The two ends of one connection: the library's handle and the raw peer's view, which
-/// arrives once the peer's connection has ended.
-struct Pair {
-    h: ws_handle,
-    role: &'static str,
-    view: mpsc::Receiver<PeerView>,
-    _server: Option<RawServer>,
-}
-
-impl Pair {
-    /// The peer's view (after the library closed TCP or `ws_close_handle`).
-    fn peer(&self) -> PeerView {
-        self.view
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the raw peer never finished")
-    }
-}
 
 /// A wshandle client against a raw server running `script` after the upgrade.
 fn as_client(script: Script, max_message: u64) -> Pair {
@@ -85,14 +25,7 @@ fn as_client(script: Script, max_message: u64) -> Pair {
         let Ok(c) = RawConn::server(s) else {
             return;
         };
-        let view = match script(c) {
-            Some(mut c) => record(&mut c, true),
-            None => PeerView {
-                frames: Vec::new(),
-                end: End::Reset,
-            },
-        };
-        let _ = tx.send(view);
+        let _ = tx.send(run_script(&script, c, true));
     });
     let h = open(&server.url("/hostile"));
     set_u32(h, WS_OPTION_CONNECT_TIMEOUT, 10_000);
@@ -142,14 +75,7 @@ fn as_server(script: Script, max_message: u64) -> Pair {
         let Ok(c) = RawConn::client(port, "/hostile") else {
             return;
         };
-        let view = match script(c) {
-            Some(mut c) => record(&mut c, false),
-            None => PeerView {
-                frames: Vec::new(),
-                end: End::Reset,
-            },
-        };
-        let _ = tx.send(view);
+        let _ = tx.send(run_script(&script, c, false));
     });
     let mut h = 0;
     assert_code!(ws_accept(l, &mut h), WS_OK);
@@ -174,11 +100,6 @@ fn receive_until_failure(h: ws_handle) -> ws_error {
     }
     panic!("no failure after 1000 pieces");
 }
-
-/// Bytes a peer in the other role would send: masked when the peer is a client.
-type Wire = fn(key: Option<[u8; 4]>) -> Vec<u8>;
-
-const KEY: [u8; 4] = [0x37, 0xFA, 0x21, 0x3D];
 
 /// Runs a protocol violation against both roles and checks everything the header promises.
 fn violation(name: &str, wire: Wire, want_status: u16, max_message: u64) {

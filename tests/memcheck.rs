@@ -310,6 +310,7 @@ fn async_examples(tool: Tool, seconds: &str, count: &str) {
     let _turn = one_at_a_time(tool);
     for name in [
         "async_echo_server",
+        "async_callback_echo_server",
         "async_epoll",
         "seed_server",
         "async_seed_client",
@@ -327,6 +328,25 @@ fn async_examples(tool: Tool, seconds: &str, count: &str) {
     report(&format!("memcheck {}: async_epoll: {cli}", tool_name(tool)));
     report(&format!(
         "memcheck {}: async_echo_server (2 connections, {:.1} s): {srv_summary}",
+        tool_name(tool),
+        t.elapsed().as_secs_f64()
+    ));
+    // the callback-mode echo server (library I/O threads) the same way
+    let t = Instant::now();
+    let (srv, srv_log, port) = server(
+        tool,
+        "async_callback_echo_server",
+        &["ws://127.0.0.1:0/", seconds],
+    );
+    let url = format!("ws://127.0.0.1:{port}/");
+    let (out, cli) = client(tool, "async_epoll", &[&url], "epoll-callback");
+    assert!(out.contains("epoll ok: 5 echoes"), "{out}");
+    echo_through(&url);
+    let (out, srv_summary) = finish(tool, "async_callback_echo_server", srv, &srv_log);
+    assert!(out.contains("served 2 connections"), "{out}");
+    report(&format!("memcheck {}: async_epoll: {cli}", tool_name(tool)));
+    report(&format!(
+        "memcheck {}: async_callback_echo_server (2 connections, {:.1} s): {srv_summary}",
         tool_name(tool),
         t.elapsed().as_secs_f64()
     ));

@@ -621,26 +621,8 @@ fn async_echo_through(q: &Completions, proxy_url: Option<&str>, path: &str) {
         is(&q.next(), h, WS_CALLBACK_STATUS_CONNECT_COMPLETE);
         assert_eq!(peer.event("request")["path"], path);
         let mut buf = [0u8; 64];
-        assert_code!(receive(h, &mut buf), WS_ERROR_IO_PENDING);
-        assert_code!(
-            send(h, WS_BUFFER_BINARY_MESSAGE, b"tunnelled"),
-            WS_ERROR_IO_PENDING
-        );
-        let got = q.take(2);
-        io(
-            &got[0],
-            h,
-            WS_CALLBACK_STATUS_WRITE_COMPLETE,
-            9,
-            WS_BUFFER_BINARY_MESSAGE,
-        );
-        io(
-            &got[1],
-            h,
-            WS_CALLBACK_STATUS_READ_COMPLETE,
-            9,
-            WS_BUFFER_BINARY_MESSAGE,
-        );
+        let echo = (WS_BUFFER_BINARY_MESSAGE, &b"tunnelled"[..]);
+        send_then_receive(q, h, &mut buf, echo, (9, WS_BUFFER_BINARY_MESSAGE));
         assert_eq!(&buf[..9], b"tunnelled");
         assert_code!(
             ws_close(h, 1000, b"ok".as_ptr().cast(), 2),

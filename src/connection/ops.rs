@@ -13,6 +13,14 @@ use crate::protocol::close::{CloseHandshake, State};
 use crate::protocol::frame::ControlPayload;
 use crate::protocol::frame::{self, Opcode};
 use crate::protocol::send::{Planned, SendKind};
+use crate::protocol::Role;
+
+/// One frame to put on the wire: a checked piece and its masking key (a client's).
+struct Piece<'a> {
+    planned: Planned,
+    payload: &'a [u8],
+    mask: Option<[u8; 4]>,
+}
 
 const SEND_BUSY: &str =
     "another ws_send, ws_shutdown or ws_close is in progress on this handle; at most one sending call may run at a time";
@@ -80,10 +88,27 @@ impl Link {
         // batch: flush_queued below)
         self.take_control(&mut tx.out);
         let mut result = Ok(());
+        // a client's masking keys, drawn 16 at a time
+        let mut keys = [[0u8; 4]; 16];
         for (i, (planned, (_, payload))) in plans.iter().zip(pieces).enumerate() {
             tx.framer.commit(*planned);
             let last = i + 1 == pieces.len();
-            result = self.put_frame(&mut tx, sig, *planned, payload, limit, last);
+            let mask = match self.role {
+                Role::Server => None,
+                Role::Client => {
+                    if i % keys.len() == 0 {
+                        let left = (pieces.len() - i).min(keys.len());
+                        crate::protocol::mask_keys(&mut keys[..left]);
+                    }
+                    Some(keys[i % keys.len()])
+                }
+            };
+            let frame = Piece {
+                planned: *planned,
+                payload,
+                mask,
+            };
+            result = self.put_frame(&mut tx, sig, frame, limit, last);
             if result.is_err() {
                 break;
             }
@@ -99,21 +124,25 @@ impl Link {
         }
     }
 
-    /// Frames one planned piece into the output buffer. Small frames wait there for the
-    /// next ones unless `last` (or the buffer is full); large ones are written at once.
+    /// Frames one planned piece into the output buffer (masked with `mask`, a client's).
+    /// Small frames wait there for the next ones unless `last` (or the buffer is full); large
+    /// ones are written at once.
     fn put_frame(
         &self,
         tx: &mut super::link::TxSide,
         sig: &Signals,
-        planned: Planned,
-        payload: &[u8],
+        Piece {
+            planned,
+            payload,
+            mask,
+        }: Piece,
         limit: Limit,
         last: bool,
     ) -> Result<()> {
         if Link::compresses(tx, &planned, payload.len()) {
+            // (each compressed frame draws its own key)
             return self.send_compressed(tx, sig, planned, payload, limit);
         }
-        let mask = self.mask();
         frame::write_header(
             &mut tx.out,
             planned.opcode,

@@ -123,6 +123,20 @@ pub struct ws_completion {
     pub accepted: ws_handle,
 }
 
+impl Default for ws_completion {
+    /// An all-zero record (a NULL context), for arrays handed to `ws_queue_wait`.
+    fn default() -> Self {
+        ws_completion {
+            handle: 0,
+            context: std::ptr::null_mut(),
+            status: 0,
+            io: ws_web_socket_status::default(),
+            result: ws_async_result::default(),
+            accepted: 0,
+        }
+    }
+}
+
 fn operation(op: Operation) -> u32 {
     match op {
         Operation::Send => WS_OPERATION_SEND,
@@ -139,10 +153,7 @@ fn record(d: &Delivery) -> ws_completion {
     let mut c = ws_completion {
         handle: d.handle,
         context: d.binding.context.load(std::sync::atomic::Ordering::SeqCst) as *mut c_void,
-        status: 0,
-        io: ws_web_socket_status::default(),
-        result: ws_async_result::default(),
-        accepted: 0,
+        ..ws_completion::default()
     };
     c.status = match d.completion {
         Completion::Connected => WS_CALLBACK_STATUS_CONNECT_COMPLETE,

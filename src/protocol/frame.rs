@@ -151,11 +151,13 @@ pub fn parse_header(input: &[u8]) -> Result<Option<Header>, Violation> {
 }
 
 /// Appends a frame header to `out`.
+#[inline]
 pub fn write_header(out: &mut Vec<u8>, opcode: Opcode, fin: bool, len: u64, mask: Option<[u8; 4]>) {
     write_header_rsv1(out, opcode, fin, false, len, mask)
 }
 
 /// Appends a frame header to `out`, with RSV1 (a compressed message's first frame) as given.
+#[inline]
 pub fn write_header_rsv1(
     out: &mut Vec<u8>,
     opcode: Opcode,
@@ -208,6 +210,7 @@ pub fn write_frame(
 
 /// Appends `payload` to `out`, masked with `mask` from payload position `offset`, in one
 /// pass over the bytes (masking while copying).
+#[inline]
 pub fn append_masked(out: &mut Vec<u8>, payload: &[u8], mask: Option<[u8; 4]>, offset: u64) {
     let Some(mask) = mask else {
         out.extend_from_slice(payload);

@@ -23,6 +23,25 @@ thread_local! {
     static RNG: RefCell<Option<Keys>> = const { RefCell::new(None) };
 }
 
+/// Fresh, unpredictable masking keys for several frames at once (one thread-local access:
+/// a batch of small frames pays the generator's overhead once).
+pub fn mask_keys(keys: &mut [[u8; 4]]) {
+    let filled = RNG
+        .try_with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let k = cell.as_mut()?;
+            k.rng.fill_bytes(keys.as_flattened_mut());
+            Some(())
+        })
+        .ok()
+        .flatten();
+    if filled.is_none() {
+        for k in keys {
+            *k = mask_key();
+        }
+    }
+}
+
 /// A fresh, unpredictable masking key.
 pub fn mask_key() -> [u8; 4] {
     RNG.try_with(|cell| {
@@ -62,7 +81,10 @@ mod tests {
 
     #[test]
     fn keys_differ() {
-        let keys: std::collections::HashSet<[u8; 4]> = (0..64).map(|_| mask_key()).collect();
-        assert!(keys.len() > 60, "keys repeat: {keys:?}");
+        let mut many = [[0u8; 4]; 32];
+        mask_keys(&mut many);
+        let keys: std::collections::HashSet<[u8; 4]> =
+            (0..64).map(|_| mask_key()).chain(many).collect();
+        assert!(keys.len() > 92, "keys repeat: {keys:?}");
     }
 }

@@ -15,7 +15,7 @@ pub mod recv;
 pub mod send;
 pub mod utf8;
 
-pub use mask::mask_key;
+pub use mask::{mask_key, mask_keys};
 
 /// Which end of the connection this is: it decides who masks frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -224,7 +224,7 @@ impl Transport {
     /// One non-blocking gathering write of `a` then `b` (plain TCP: one system call, no copy;
     /// TLS: the session copies anyway).
     pub fn write2(&self, a: &[u8], b: &[u8]) -> io::Result<usize> {
-        if self.tls.is_some() || a.is_empty() {
+        if self.tls.is_some() || a.is_empty() || b.is_empty() {
             return if a.is_empty() {
                 self.write(b)
             } else {

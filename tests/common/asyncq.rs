@@ -33,7 +33,7 @@ impl Queue {
 
     /// Up to `max` completions within `ms` (possibly none).
     pub fn poll(&self, max: usize, ms: u32) -> Vec<ws_completion> {
-        let mut out = vec![zeroed(); max];
+        let mut out = vec![ws_completion::default(); max];
         let mut n = usize::MAX;
         let code = ws_queue_wait(self.0, out.as_mut_ptr(), max, &mut n, ms);
         if code == WS_ERROR_TIMEOUT {
@@ -222,10 +222,12 @@ unsafe extern "C" fn record(
     if sink.running.lock().unwrap().insert(h, true) == Some(true) {
         sink.fault(format!("two callbacks at once for {h:#x}"));
     }
-    let mut c = zeroed();
-    c.handle = h;
-    c.context = context;
-    c.status = status;
+    let mut c = ws_completion {
+        handle: h,
+        context,
+        status,
+        ..Default::default()
+    };
     match status {
         WS_CALLBACK_STATUS_READ_COMPLETE | WS_CALLBACK_STATUS_WRITE_COMPLETE => {
             assert_eq!(info_len, std::mem::size_of::<ws_web_socket_status>());
@@ -259,23 +261,6 @@ unsafe extern "C" fn record(
     sink.running.lock().unwrap().insert(h, false);
     sink.records.lock().unwrap().push_back(Record(c));
     sink.arrived.notify_all();
-}
-
-pub fn zeroed() -> ws_completion {
-    ws_completion {
-        handle: 0,
-        context: std::ptr::null_mut(),
-        status: 0,
-        io: ws_web_socket_status {
-            bytes_transferred: 0,
-            buffer_type: 0,
-        },
-        result: ws_async_result {
-            operation: 0,
-            error: 0,
-        },
-        accepted: 0,
-    }
 }
 
 pub fn is(c: &ws_completion, h: ws_handle, status: u32) {
@@ -328,6 +313,28 @@ pub fn async_client(q: &Completions, port: u16) -> ws_handle {
     assert_code!(ws_connect(c), WS_ERROR_IO_PENDING);
     is(&q.next(), c, WS_CALLBACK_STATUS_CONNECT_COMPLETE);
     c
+}
+
+/// With a receive into `buf` started, sends `data` as `ty`: the send completes first, then the
+/// receive, with `want` bytes of type `want_ty` (an echo, or the peer's answer).
+pub fn send_then_receive(
+    q: &Completions,
+    h: ws_handle,
+    buf: &mut [u8],
+    (ty, data): (u32, &[u8]),
+    (want, want_ty): (usize, u32),
+) {
+    assert_code!(receive(h, buf), WS_ERROR_IO_PENDING);
+    assert_code!(send(h, ty, data), WS_ERROR_IO_PENDING);
+    let got = q.take(2);
+    io(
+        &got[0],
+        h,
+        WS_CALLBACK_STATUS_WRITE_COMPLETE,
+        data.len(),
+        ty,
+    );
+    io(&got[1], h, WS_CALLBACK_STATUS_READ_COMPLETE, want, want_ty);
 }
 
 pub fn receive(h: ws_handle, buf: &mut [u8]) -> ws_error {

@@ -5,11 +5,14 @@
 pub mod asyncq;
 mod certs;
 mod cprog;
+mod hostile;
 pub mod raw;
 #[allow(unused_imports)]
 pub use certs::PKI;
 #[allow(unused_imports)]
 pub use cprog::*;
+#[allow(unused_imports)]
+pub use hostile::*;
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};

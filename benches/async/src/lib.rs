@@ -15,3 +15,24 @@ pub fn raise_nofile() -> u64 {
     }
     r.rlim_cur
 }
+
+/// The number after `--name` on the command line, if any.
+pub fn option(args: &[String], name: &str) -> Option<usize> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().expect("a number"))
+}
+
+/// A server's first argument: `echo` (true) or `sink` (false); prints `usage` and exits
+/// otherwise.
+pub fn echo_or_sink(args: &[String], usage: &str) -> bool {
+    match args.get(1).map(String::as_str) {
+        Some("echo") => true,
+        Some("sink") => false,
+        _ => {
+            eprintln!("usage: {usage}");
+            std::process::exit(2);
+        }
+    }
+}

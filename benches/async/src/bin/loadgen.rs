@@ -1,9 +1,9 @@
 //! The load generator every server of the asynchronous benchmarks gets: tokio-tungstenite
 //! clients on one thread (a current-thread runtime), so the servers compete on equal terms.
 //!
-//!   loadgen echo URL CONNECTIONS SIZE SECONDS
-//!       opens CONNECTIONS connections; each sends a binary message of SIZE bytes and waits
-//!       for its echo, again and again; counts the echoes of SECONDS after a 0.5 s warm-up:
+//!   loadgen echo URL CONNECTIONS SIZE SECONDS [DEPTH]
+//!       opens CONNECTIONS connections; each sends DEPTH (default 1) binary messages of SIZE
+//!       bytes together and waits for their echoes, again and again; counts the echoes of SECONDS after a 0.5 s warm-up:
 //!       prints "window" when the count starts and {"messages_per_s": ..., "messages": ...,
 //!       "connections": ...} when it ends; then closes every connection and prints
 //!       "closed N".
@@ -40,12 +40,23 @@ async fn connect(url: &str, addr: SocketAddr, source: IpAddr) -> Ws {
 }
 
 async fn round_trip(ws: &mut Ws, payload: &[u8]) {
-    ws.send(Message::binary(payload.to_vec())).await.expect("send");
-    loop {
+    round_trips(ws, payload, 1).await
+}
+
+/// Sends `depth` messages (written together), then waits for their `depth` echoes.
+async fn round_trips(ws: &mut Ws, payload: &[u8], depth: usize) {
+    for _ in 0..depth {
+        ws.feed(Message::binary(payload.to_vec()))
+            .await
+            .expect("send");
+    }
+    ws.flush().await.expect("send");
+    let mut echoes = 0;
+    while echoes < depth {
         match ws.next().await {
             Some(Ok(m)) if m.is_binary() => {
                 assert_eq!(m.len(), payload.len(), "echo of the wrong size");
-                return;
+                echoes += 1;
             }
             Some(Ok(_)) => continue,
             other => panic!("connection ended: {other:?}"),
@@ -89,7 +100,7 @@ async fn open_all(url: &str, n: usize, source: IpAddr, size: usize) -> Vec<Ws> {
     all
 }
 
-async fn echo(url: &str, n: usize, size: usize, seconds: f64) {
+async fn echo(url: &str, n: usize, size: usize, seconds: f64, depth: usize) {
     let all = open_all(url, n, "127.0.0.1".parse().unwrap(), size).await;
     let count = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -100,8 +111,8 @@ async fn echo(url: &str, n: usize, size: usize, seconds: f64) {
             tokio::spawn(async move {
                 let payload = vec![42u8; size];
                 while !stop.load(Ordering::Relaxed) {
-                    round_trip(&mut ws, &payload).await;
-                    count.fetch_add(1, Ordering::Relaxed);
+                    round_trips(&mut ws, &payload, depth).await;
+                    count.fetch_add(depth as u64, Ordering::Relaxed);
                 }
                 close(ws).await;
             })
@@ -113,7 +124,10 @@ async fn echo(url: &str, n: usize, size: usize, seconds: f64) {
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let (c1, t1) = (count.load(Ordering::Relaxed), Instant::now());
     let rate = (c1 - c0) as f64 / (t1 - t0).as_secs_f64();
-    println!("{{\"messages_per_s\": {rate:.1}, \"messages\": {}, \"connections\": {n}}}", c1 - c0);
+    println!(
+        "{{\"messages_per_s\": {rate:.1}, \"messages\": {}, \"connections\": {n}}}",
+        c1 - c0
+    );
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.unwrap();
@@ -139,7 +153,7 @@ async fn hold(url: &str, n: usize, source: IpAddr) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
-        eprintln!("usage: loadgen echo URL CONNECTIONS SIZE SECONDS | hold URL CONNECTIONS [SOURCE_IP]");
+        eprintln!("usage: loadgen echo URL CONNECTIONS SIZE SECONDS [DEPTH] | hold URL CONNECTIONS [SOURCE_IP]");
         std::process::exit(2)
     };
     if args.len() < 4 {
@@ -152,15 +166,21 @@ fn main() {
         .unwrap();
     let n: usize = args[3].parse().unwrap_or_else(|_| usage());
     match args[1].as_str() {
-        "echo" if args.len() == 6 => rt.block_on(echo(
+        "echo" if args.len() == 6 || args.len() == 7 => rt.block_on(echo(
             &args[2],
             n,
             args[4].parse().unwrap_or_else(|_| usage()),
             args[5].parse().unwrap_or_else(|_| usage()),
+            args.get(6)
+                .map_or(1, |d| d.parse().unwrap_or_else(|_| usage())),
         )),
         "hold" => {
             let source = args.get(4).map_or("127.0.0.1", String::as_str);
-            rt.block_on(hold(&args[2], n, source.parse().unwrap_or_else(|_| usage())))
+            rt.block_on(hold(
+                &args[2],
+                n,
+                source.parse().unwrap_or_else(|_| usage()),
+            ))
         }
         _ => usage(),
     }

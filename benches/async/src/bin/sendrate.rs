@@ -21,27 +21,14 @@ fn check(what: &str, code: ws_error, want: ws_error) {
     }
 }
 
-fn empty() -> ws_completion {
-    ws_completion {
-        handle: 0,
-        context: std::ptr::null_mut(),
-        status: 0,
-        io: ws_web_socket_status {
-            bytes_transferred: 0,
-            buffer_type: 0,
-        },
-        result: ws_async_result {
-            operation: 0,
-            error: 0,
-        },
-        accepted: 0,
-    }
-}
-
 /// Waits for completions of `q` (10 s at most per wait); fails on an error.
 fn wait(q: ws_handle, out: &mut [ws_completion]) -> usize {
     let mut n = 0;
-    check("ws_queue_wait", ws_queue_wait(q, out.as_mut_ptr(), out.len(), &mut n, 10_000), WS_OK);
+    check(
+        "ws_queue_wait",
+        ws_queue_wait(q, out.as_mut_ptr(), out.len(), &mut n, 10_000),
+        WS_OK,
+    );
     for c in &out[..n] {
         if c.status == WS_CALLBACK_STATUS_REQUEST_ERROR {
             check("an operation", c.result.error, WS_OK);
@@ -66,15 +53,23 @@ fn main() {
         check("ws_connect", ws_connect(h), WS_OK);
         started = Instant::now();
         for _ in 0..count {
-            check("ws_send", ws_send(h, WS_BUFFER_BINARY_MESSAGE, payload.as_ptr().cast(), SIZE), WS_OK);
+            check(
+                "ws_send",
+                ws_send(h, WS_BUFFER_BINARY_MESSAGE, payload.as_ptr().cast(), SIZE),
+                WS_OK,
+            );
         }
     } else {
         let pending: usize = args[4].parse().expect("PENDING");
         let mut q = 0;
         check("ws_queue_create", ws_queue_create(&mut q), WS_OK);
-        check("bind", ws_set_option(h, WS_OPTION_COMPLETION_QUEUE, (&q as *const u64).cast(), 8), WS_OK);
+        check(
+            "bind",
+            ws_set_option(h, WS_OPTION_COMPLETION_QUEUE, (&q as *const u64).cast(), 8),
+            WS_OK,
+        );
         check("ws_connect", ws_connect(h), WS_ERROR_IO_PENDING);
-        let mut out = vec![empty(); 256];
+        let mut out = vec![ws_completion::default(); 256];
         wait(q, &mut out);
         started = Instant::now();
         let (mut sent, mut done) = (0, 0);

@@ -15,20 +15,11 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let echo = match args.get(1).map(String::as_str) {
-        Some("echo") => true,
-        Some("sink") => false,
-        _ => {
-            eprintln!("usage: tt_server echo|sink [--threads N] [--read-buffer BYTES] [--deadline S]");
-            std::process::exit(2);
-        }
-    };
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map(|v| v.parse::<usize>().expect("a number"))
-    };
+    let echo = wshandle_async_bench::echo_or_sink(
+        &args,
+        "tt_server echo|sink [--threads N] [--read-buffer BYTES] [--deadline S]",
+    );
+    let opt = |name: &str| wshandle_async_bench::option(&args, name);
     wshandle_async_bench::raise_nofile();
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = opt("--threads") {

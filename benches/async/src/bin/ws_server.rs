@@ -34,20 +34,11 @@ fn receive(h: ws_handle, buf: &mut [u8]) -> ws_error {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let echo = match args.get(1).map(String::as_str) {
-        Some("echo") => true,
-        Some("sink") => false,
-        _ => {
-            eprintln!("usage: ws_server echo|sink [--buffer BYTES] [--deadline SECONDS]");
-            std::process::exit(2);
-        }
-    };
-    let opt = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map(|v| v.parse::<usize>().expect("a number"))
-    };
+    let echo = wshandle_async_bench::echo_or_sink(
+        &args,
+        "ws_server echo|sink [--buffer BYTES] [--deadline SECONDS]",
+    );
+    let opt = |name: &str| wshandle_async_bench::option(&args, name);
     let size = opt("--buffer").unwrap_or(256);
     let deadline = Instant::now() + Duration::from_secs(opt("--deadline").unwrap_or(600) as u64);
     wshandle_async_bench::raise_nofile();
@@ -63,27 +54,22 @@ fn main() {
     };
     bind(l);
     let (mut port, mut len) = (0u32, 4usize);
-    let code = ws_query_option(l, WS_OPTION_LOCAL_PORT, (&mut port as *mut u32).cast(), &mut len);
+    let code = ws_query_option(
+        l,
+        WS_OPTION_LOCAL_PORT,
+        (&mut port as *mut u32).cast(),
+        &mut len,
+    );
     check("WS_OPTION_LOCAL_PORT", code, WS_OK);
-    check("ws_accept", ws_accept(l, std::ptr::null_mut()), WS_ERROR_IO_PENDING);
+    check(
+        "ws_accept",
+        ws_accept(l, std::ptr::null_mut()),
+        WS_ERROR_IO_PENDING,
+    );
     println!("PORT {port}");
 
     let mut buffers: HashMap<ws_handle, Box<[u8]>> = HashMap::new();
-    let empty = ws_completion {
-        handle: 0,
-        context: std::ptr::null_mut(),
-        status: 0,
-        io: ws_web_socket_status {
-            bytes_transferred: 0,
-            buffer_type: 0,
-        },
-        result: ws_async_result {
-            operation: 0,
-            error: 0,
-        },
-        accepted: 0,
-    };
-    let mut out = vec![empty; 256];
+    let mut out = vec![ws_completion::default(); 256];
     while Instant::now() < deadline {
         let mut n = 0;
         match ws_queue_wait(q, out.as_mut_ptr(), out.len(), &mut n, 200) {
@@ -100,7 +86,11 @@ fn main() {
                     } else {
                         ws_close_handle(c.accepted);
                     }
-                    check("ws_accept", ws_accept(l, std::ptr::null_mut()), WS_ERROR_IO_PENDING);
+                    check(
+                        "ws_accept",
+                        ws_accept(l, std::ptr::null_mut()),
+                        WS_ERROR_IO_PENDING,
+                    );
                 }
                 WS_CALLBACK_STATUS_READ_COMPLETE => {
                     let buf = buffers.get_mut(&h).expect("a connection's buffer");
@@ -126,7 +116,11 @@ fn main() {
                     ws_close_handle(h);
                 }
                 WS_CALLBACK_STATUS_REQUEST_ERROR if h == l => {
-                    check("ws_accept", ws_accept(l, std::ptr::null_mut()), WS_ERROR_IO_PENDING);
+                    check(
+                        "ws_accept",
+                        ws_accept(l, std::ptr::null_mut()),
+                        WS_ERROR_IO_PENDING,
+                    );
                 }
                 WS_CALLBACK_STATUS_REQUEST_ERROR => {
                     // a vanished or misbehaving client: release it (its other pending

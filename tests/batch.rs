@@ -160,8 +160,7 @@ fn handle_kinds_and_states() {
 
 /// The next completion from queue `q` (10 s at most).
 fn next_completion(q: ws_handle) -> ws_completion {
-    // SAFETY: ws_completion is plain data (integers and a pointer); all zeroes is valid.
-    let mut c: ws_completion = unsafe { std::mem::zeroed() };
+    let mut c = asyncq::zeroed();
     let mut n = 0;
     assert_code!(ws_queue_wait(q, &mut c, 1, &mut n, 10_000), WS_OK);
     assert_eq!(n, 1);

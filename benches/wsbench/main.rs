@@ -122,7 +122,7 @@ fn main() {
             }
             return;
         }
-        // one scenario alone, for profiling: wsbench profile recv|send|batch|batch-raw|pingpong|bulk
+        // one scenario alone, for profiling: wsbench profile recv|send|batch|batch-raw|pingpong|pingpong16k|pingpong16k-raw|bulk|bulk-down|bulk-raw|mask|copy
         Some("profile") => {
             let v = match args[2].as_str() {
                 "recv" => recv_stream_ws(16, 5_000_000),
@@ -132,6 +132,8 @@ fn main() {
                 "mask" => mask_speed(true),
                 "copy" => mask_speed(false),
                 "pingpong" => us(percentile(&pingpong_ws(16, 50_000), 50.0)),
+                "pingpong16k" => us(percentile(&pingpong_ws(16 * 1024, 20_000), 50.0)),
+                "pingpong16k-raw" => us(percentile(&pingpong_raw(16 * 1024, 20_000), 50.0)),
                 "bulk-down" => {
                     let (rate, cpu) = bulk_ws(false);
                     return println!("{rate} GiB/s {cpu} CPU s/GiB");

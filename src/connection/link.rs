@@ -75,9 +75,11 @@ pub(super) struct RxSide {
     keepalive: Keepalive,
     /// The last read left the socket empty: poll before the next read.
     poll_first: bool,
-    /// The last frame's payload was read straight into the caller's buffer: the next frame
-    /// is probably large too, so its header is read alone (then its payload goes straight to
-    /// the caller as well, instead of up to 64 KiB of it through the input buffer).
+    /// The last frame was larger than the input buffer and read straight into the caller's
+    /// buffer: the next frame is probably large too, so its header is read alone (then its
+    /// payload goes straight to the caller as well, instead of up to 64 KiB of it through the
+    /// input buffer). Smaller frames keep one read per message (a 16 KiB ping-pong would
+    /// otherwise pay a second read to save a 16 KiB copy).
     bulk: bool,
 }
 
@@ -546,12 +548,14 @@ impl Link {
                 rx.poll_first = false;
                 Err(ErrorKind::WouldBlock.into())
             } else if rx.start == rx.end && direct >= DIRECT_MIN {
+                // a frame too large for the input buffer: its successor's header is read alone
+                let large = rx.receiver.direct_len() >= buffers::BUF_SIZE as u64;
                 match self.t.read(&mut out[..direct]) {
                     Ok(n) if n > 0 => {
                         // less than asked for: the socket is drained, so the next read of
                         // this stream polls first instead of failing once with EAGAIN
                         rx.poll_first = n < direct && !self.t.is_tls();
-                        rx.bulk = true;
+                        rx.bulk = large;
                         rx.seen_bytes();
                         return match rx.receiver.accept_direct(&mut out[..n]) {
                             Ok(Event::Data { n, kind, end }) => {

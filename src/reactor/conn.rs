@@ -794,7 +794,15 @@ fn read_some(
             Ok(None)
         }
         Ok(0) => Err(Failure(WS_ERROR_CONNECTION_ERROR)),
-        Ok(n) => Ok(Some(Read::Got(n))),
+        Ok(n) => {
+            // a short read from a plain TCP socket emptied its receive queue: bytes arriving
+            // later bring a new readiness event, so no read needs to find out with EAGAIN
+            // (TLS may hold decrypted bytes of its own)
+            if n < buf.len() && !o.t.is_tls() {
+                *readable = false;
+            }
+            Ok(Some(Read::Got(n)))
+        }
         Err(e) if e.kind() == ErrorKind::WouldBlock => {
             *readable = false;
             Ok(Some(Read::Nothing))

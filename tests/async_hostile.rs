@@ -417,8 +417,52 @@ fn a_ping_flood_from_a_peer_that_never_reads(q: &Completions) {
     }
 }
 
+/// A message and the end of the stream arrive together, before any receive is pending: the
+/// first receive gets the message, the next fails with `WS_ERROR_CONNECTION_ERROR` at once
+/// (the end is already known: no new readiness will announce it).
+fn a_message_and_the_end_of_the_stream_together(q: &Completions) {
+    let _one = one_at_a_time();
+    for server_role in [false, true] {
+        let (sent, was_sent) = mpsc::channel::<()>();
+        let sent = Mutex::new(sent);
+        let script: Script = Box::new(move |mut c: RawConn| {
+            let mut bytes = c.frame(raw::OP_TEXT, true, b"last words");
+            bytes.extend(c.frame(raw::OP_TEXT, true, b"and more"));
+            let _ = c.send_raw(&bytes);
+            let _ = c.stream.shutdown(std::net::Shutdown::Write);
+            let _ = sent.lock().unwrap().send(());
+            Some(c)
+        });
+        let p = pair(q, server_role, script, 0);
+        let h = p.h;
+        was_sent
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the peer sent");
+        let mut buf = [0u8; 64];
+        for want in [&b"last words"[..], b"and more"] {
+            assert_code!(receive(h, &mut buf), WS_ERROR_IO_PENDING);
+            let x = q.next();
+            io(&x, h, x.status, want.len(), WS_BUFFER_UTF8_MESSAGE);
+            assert_eq!(&buf[..want.len()], want);
+        }
+        let started = Instant::now();
+        assert_code!(receive(h, &mut buf), WS_ERROR_IO_PENDING);
+        let x = q.next();
+        failed(&x, h, WS_OPERATION_RECEIVE, WS_ERROR_CONNECTION_ERROR);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(state(h), WS_STATE_ABORTED);
+        let _ = p.peer();
+        refused_then_released(q, h);
+    }
+}
+
 both_modes!(
     protocol_violations,
+    a_message_and_the_end_of_the_stream_together,
     a_tcp_reset_in_the_middle_of_a_frame,
     slowloris_under_a_receive_timeout,
     hostile_upgrade_responses,

@@ -168,8 +168,6 @@ pub(super) struct Open {
     /// A client waiting for the server's FIN after the close handshake, until then.
     fin_by: Option<Instant>,
     torn_down: bool,
-    /// The poller reported the peer's end of the stream (a FIN or an error).
-    peer_closed: bool,
 }
 
 impl Open {
@@ -211,7 +209,6 @@ impl Open {
             stalled_since: None,
             fin_by: None,
             torn_down: false,
-            peer_closed: false,
         }
     }
 
@@ -466,7 +463,6 @@ impl Driven for Session {
         }
         if let Phase::Open(o) = &mut st.phase {
             let o = &mut **o;
-            o.peer_closed |= cx.read_closed;
             let flags = (&mut st.readable, &mut st.writable);
             if let Err(e) = drive_open(o, &mut st.pending, flags, cx, &self.timeouts) {
                 fail(o, &mut st.pending, e);
@@ -798,17 +794,10 @@ fn read_some(
             Ok(None)
         }
         Ok(0) => Err(Failure(WS_ERROR_CONNECTION_ERROR)),
-        Ok(n) => {
-            // a short read from a plain TCP socket emptied its receive queue: bytes arriving
-            // later bring a new readiness event, so no read needs to find out with EAGAIN
-            // (TLS may hold decrypted bytes of its own)
-            // (unless the poller already reported the end of the stream: it follows these
-            // bytes, and no new event will say so)
-            if n < buf.len() && !o.t.is_tls() && !o.peer_closed {
-                *readable = false;
-            }
-            Ok(Some(Read::Got(n)))
-        }
+        // (a short read does not clear the readable flag: the end of the stream may already
+        // follow the bytes read, and no new readiness would announce it; the next read finds
+        // it or EAGAIN)
+        Ok(n) => Ok(Some(Read::Got(n))),
         Err(e) if e.kind() == ErrorKind::WouldBlock => {
             *readable = false;
             Ok(Some(Read::Nothing))

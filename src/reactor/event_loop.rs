@@ -65,9 +65,6 @@ pub struct Cx<'a> {
     pub readable: bool,
     /// The poller reported it writable (or failed).
     pub writable: bool,
-    /// The poller reported the peer's end of the stream (or an error): it is already in the
-    /// socket's receive queue, so no new readiness will announce it.
-    pub read_closed: bool,
     /// The time of this turn.
     pub now: Instant,
     /// The loop's read buffer (a pooled one of `buffers::BUF_SIZE` bytes). A connection that
@@ -310,17 +307,16 @@ impl Loop {
             d.events.clear();
         }
         self.awake.store(ACTIVE, Ordering::SeqCst);
-        let ready: Vec<(Token, bool, bool, bool)> = d
+        let ready: Vec<(Token, bool, bool)> = d
             .events
             .iter()
             .map(|e| {
-                let closed = e.is_read_closed() || e.is_error();
-                let r = e.is_readable() || closed;
+                let r = e.is_readable() || e.is_read_closed() || e.is_error();
                 let w = e.is_writable() || e.is_write_closed() || e.is_error();
-                (e.token(), r, w, closed)
+                (e.token(), r, w)
             })
             .collect();
-        for (token, r, w, closed) in ready {
+        for (token, r, w) in ready {
             match token {
                 WAKE => self.waker.drain(),
                 KICK => {
@@ -333,7 +329,7 @@ impl Loop {
                     unsafe { libc::read(self.timer.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
                     d.armed = None;
                 }
-                Token(t) => self.drive(d, t, (r, w, closed), &mut out),
+                Token(t) => self.drive(d, t, r, w, &mut out),
             }
         }
         self.run_posted(d, &mut out);
@@ -344,13 +340,12 @@ impl Loop {
         }
     }
 
-    /// Drives entry `token`; `(r, w, closed)`: what the poller reported (readable, writable,
-    /// the peer's end of the stream or an error).
     fn drive(
         self: &Arc<Self>,
         d: &mut Driver,
         token: usize,
-        (r, w, closed): (bool, bool, bool),
+        r: bool,
+        w: bool,
         out: &mut Vec<Delivery>,
     ) {
         let entry = self.entries.lock().slots.get(token).cloned().flatten();
@@ -360,7 +355,6 @@ impl Loop {
             token,
             readable: r,
             writable: w,
-            read_closed: closed,
             now: Instant::now(),
             scratch: &mut d.scratch,
             out,
@@ -395,7 +389,7 @@ impl Loop {
             }
             for p in posted {
                 match p {
-                    Posted::Token(t) => self.drive(d, t, (false, false, false), out),
+                    Posted::Token(t) => self.drive(d, t, false, false, out),
                     Posted::Closing(handle, binding) => out.push(Delivery {
                         handle,
                         binding,
@@ -419,7 +413,7 @@ impl Loop {
             }
         }
         for t in due {
-            self.drive(d, t, (false, false, false), out);
+            self.drive(d, t, false, false, out);
         }
     }
 

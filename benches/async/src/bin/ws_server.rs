@@ -1,19 +1,25 @@
 //! wshandle's asynchronous server as its users write it in C: queue mode, one thread, one
-//! completion queue for the listener and every connection (through the C ABI). `echo` sends
-//! each piece back with its buffer type, from the receive buffer, and receives again once the
-//! echo is written; `sink` receives and drops. Each connection's only buffer is its receive
-//! buffer of `--buffer` bytes (default 256; a larger message comes in pieces and goes back in
-//! pieces).
+//! completion queue for the listener and every connection (through the C ABI). A receive is
+//! always pending on each connection; `echo` sends each piece back with its buffer type from a
+//! copy kept until its WRITE_COMPLETE (the echoes of one turn are written together); `sink`
+//! drops it. An idle connection's only buffer is its receive buffer of `--buffer` bytes
+//! (default 256; a larger message comes in pieces and goes back in pieces).
 //!
 //!   ws_server echo|sink [--buffer BYTES] [--deadline SECONDS]
 //!
 //! Prints "PORT <n>", then serves until the deadline (default 600 s).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 use wshandle::ffi::*;
+
+/// A connection's receive buffer (the only buffer of an idle one) and its echoes in flight.
+struct Conn {
+    buf: Box<[u8]>,
+    echoes: VecDeque<Box<[u8]>>,
+}
 
 fn check(what: &str, code: ws_error, want: ws_error) {
     if code != want {
@@ -68,7 +74,7 @@ fn main() {
     );
     println!("PORT {port}");
 
-    let mut buffers: HashMap<ws_handle, Box<[u8]>> = HashMap::new();
+    let mut conns: HashMap<ws_handle, Conn> = HashMap::new();
     let mut out = vec![ws_completion::default(); 256];
     while Instant::now() < deadline {
         let mut n = 0;
@@ -80,9 +86,12 @@ fn main() {
             let h = c.handle;
             match c.status {
                 WS_CALLBACK_STATUS_ACCEPT_COMPLETE => {
-                    let mut buf = vec![0u8; size].into_boxed_slice();
-                    if receive(c.accepted, &mut buf) == WS_ERROR_IO_PENDING {
-                        buffers.insert(c.accepted, buf);
+                    let mut conn = Conn {
+                        buf: vec![0u8; size].into_boxed_slice(),
+                        echoes: VecDeque::new(),
+                    };
+                    if receive(c.accepted, &mut conn.buf) == WS_ERROR_IO_PENDING {
+                        conns.insert(c.accepted, conn);
                     } else {
                         ws_close_handle(c.accepted);
                     }
@@ -93,24 +102,31 @@ fn main() {
                     );
                 }
                 WS_CALLBACK_STATUS_READ_COMPLETE => {
-                    let buf = buffers.get_mut(&h).expect("a connection's buffer");
+                    let conn = conns.get_mut(&h).expect("a connection");
                     let ty = c.io.buffer_type;
-                    let code = if ty == WS_BUFFER_CLOSE {
-                        ws_close(h, 1000, std::ptr::null(), 0)
-                    } else if echo {
-                        ws_send(h, ty, buf.as_ptr().cast(), c.io.bytes_transferred)
-                    } else {
-                        receive(h, buf)
-                    };
-                    if code != WS_ERROR_IO_PENDING {
+                    if ty == WS_BUFFER_CLOSE {
+                        if ws_close(h, 1000, std::ptr::null(), 0) != WS_ERROR_IO_PENDING {
+                            ws_close_handle(h);
+                        }
+                        continue;
+                    }
+                    if echo {
+                        // the echo goes from its own copy, kept until its WRITE_COMPLETE, so
+                        // the next receive starts at once and echoes of one turn leave together
+                        let copy: Box<[u8]> = conn.buf[..c.io.bytes_transferred].into();
+                        if ws_send(h, ty, copy.as_ptr().cast(), copy.len()) != WS_ERROR_IO_PENDING {
+                            ws_close_handle(h);
+                            continue;
+                        }
+                        conn.echoes.push_back(copy);
+                    }
+                    if receive(h, &mut conn.buf) != WS_ERROR_IO_PENDING {
                         ws_close_handle(h);
                     }
                 }
                 WS_CALLBACK_STATUS_WRITE_COMPLETE => {
-                    let buf = buffers.get_mut(&h).expect("a connection's buffer");
-                    if receive(h, buf) != WS_ERROR_IO_PENDING {
-                        ws_close_handle(h);
-                    }
+                    // sends complete in call order
+                    conns.get_mut(&h).expect("a connection").echoes.pop_front();
                 }
                 WS_CALLBACK_STATUS_CLOSE_COMPLETE => {
                     ws_close_handle(h);
@@ -128,7 +144,7 @@ fn main() {
                     ws_close_handle(h);
                 }
                 WS_CALLBACK_STATUS_HANDLE_CLOSING => {
-                    buffers.remove(&h);
+                    conns.remove(&h);
                 }
                 _ => {}
             }

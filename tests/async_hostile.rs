@@ -32,15 +32,7 @@ fn pair(q: &Completions, server_role: bool, script: Script, max_message: u64) ->
     let (tx, rx) = mpsc::channel();
     let set_max = |h: ws_handle| {
         if max_message > 0 {
-            assert_code!(
-                ws_set_option(
-                    h,
-                    WS_OPTION_MAX_MESSAGE_SIZE,
-                    (&max_message as *const u64).cast(),
-                    8
-                ),
-                WS_OK
-            );
+            set_u64(h, WS_OPTION_MAX_MESSAGE_SIZE, max_message);
         }
     };
     if server_role {

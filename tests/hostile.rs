@@ -32,15 +32,7 @@ fn as_client(script: Script, max_message: u64) -> Pair {
     set_u32(h, WS_OPTION_CLOSE_TIMEOUT, 5_000);
     set_u32(h, WS_OPTION_RECEIVE_TIMEOUT, 10_000);
     if max_message > 0 {
-        assert_code!(
-            ws_set_option(
-                h,
-                WS_OPTION_MAX_MESSAGE_SIZE,
-                (&max_message as *const u64).cast(),
-                8
-            ),
-            WS_OK
-        );
+        set_u64(h, WS_OPTION_MAX_MESSAGE_SIZE, max_message);
     }
     assert_code!(ws_connect(h), WS_OK);
     Pair {
@@ -59,15 +51,7 @@ fn as_server(script: Script, max_message: u64) -> Pair {
     set_u32(l, WS_OPTION_RECEIVE_TIMEOUT, 10_000);
     set_u32(l, WS_OPTION_CLOSE_TIMEOUT, 5_000);
     if max_message > 0 {
-        assert_code!(
-            ws_set_option(
-                l,
-                WS_OPTION_MAX_MESSAGE_SIZE,
-                (&max_message as *const u64).cast(),
-                8
-            ),
-            WS_OK
-        );
+        set_u64(l, WS_OPTION_MAX_MESSAGE_SIZE, max_message);
     }
     let port = local_port(l);
     let (tx, rx) = mpsc::channel();

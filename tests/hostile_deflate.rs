@@ -24,15 +24,7 @@ const LIMIT: u64 = 1 << 20;
 fn deflate_with_limit(h: ws_handle) {
     set_u32(h, WS_OPTION_PERMESSAGE_DEFLATE, 1);
     let max = LIMIT;
-    assert_code!(
-        ws_set_option(
-            h,
-            WS_OPTION_MAX_MESSAGE_SIZE,
-            (&max as *const u64).cast(),
-            8
-        ),
-        WS_OK
-    );
+    set_u64(h, WS_OPTION_MAX_MESSAGE_SIZE, max);
 }
 
 /// Our listener with compression on and a 1 MiB limit; a raw client offering `offer`.

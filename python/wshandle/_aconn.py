@@ -243,13 +243,7 @@ class WebSocket:
         if self._fragment_broken or self._send_error is not None:
             self._check_fragments()
         # the common case inline (no second coroutine): the library takes it, no waiting
-        n = len(data)
-        rc = _ws_send(self._h, kind, data, n)
-        if rc != _IO_PENDING:
-            raise error_for(rc)
-        self._sends.append(data)
-        self._send_bytes += n
-        if self._send_bytes > _SEND_HIGH:
+        if self._post(data, kind):
             await self._drain()
 
     async def send_fragment(self, data: Union[str, bytes, bytearray, memoryview],
@@ -297,14 +291,19 @@ class WebSocket:
 
     async def _send(self, data: bytes, kind: int) -> None:
         self._check_fragments()
+        if self._post(data, kind):
+            await self._drain()
+
+    def _post(self, data: bytes, kind: int) -> bool:
+        """Starts one send (kept until its WRITE_COMPLETE); returns whether the bytes waiting
+        to be written are over `_SEND_HIGH`, so that the caller drains."""
         n = len(data)
         rc = _ws_send(self._h, kind, data, n)
         if rc != _IO_PENDING:
             raise error_for(rc)
         self._sends.append(data)
         self._send_bytes += n
-        if self._send_bytes > _SEND_HIGH:
-            await self._drain()
+        return self._send_bytes > _SEND_HIGH
 
     async def _drain(self) -> None:
         """Waits until the bytes waiting to be written are down to `_SEND_LOW`."""

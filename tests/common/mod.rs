@@ -233,6 +233,10 @@ pub fn set_u32(h: ws_handle, opt: u32, v: u32) {
     assert_code!(ws_set_option(h, opt, (&v as *const u32).cast(), 4), WS_OK);
 }
 
+pub fn set_u64(h: ws_handle, opt: u32, v: u64) {
+    assert_code!(ws_set_option(h, opt, (&v as *const u64).cast(), 8), WS_OK);
+}
+
 /// Opens and connects, with every timeout short enough that no test can hang.
 pub fn connect(url: &str) -> ws_handle {
     let h = open(url);
